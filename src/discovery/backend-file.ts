@@ -1,0 +1,258 @@
+/**
+ * The backend file format: one JSON or YAML file holds one backend object or an array of them,
+ *
+ *     { "url": "http://10.0.0.5:8080", "weight": 3, "id": "optional" }
+ *
+ * validated against {@link BACKEND_FILE_SCHEMA} and the URL rule in `backend-url.ts`.
+ *
+ * Decisions (the README repeats them):
+ * - A file is all-or-nothing. If any entry is bad the file contributes no *new* backends and the directory source
+ *   keeps that file's last-known-good set as a whole. A half-applied file surprises people: removing a typo'd
+ *   entry from rotation silently is worse than reporting it and keeping what was working.
+ * - Unknown fields are errors (`additionalProperties: false`): a typo such as `wieght` silently ignored would
+ *   quietly give the backend weight 1.
+ * - `weight` is an integer from 1 to {@link MAX_WEIGHT}; the bound keeps weighted strategies' arithmetic exact.
+ * - Two entries with the same id in one file are a problem (and so, by the rule above, reject the file).
+ *
+ * Pure: no I/O. The caller reads the file and passes its text.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { parseBackendUrl } from './backend-url.js';
+import type { BackendSpec, SourceProblem } from './source.js';
+
+/** Largest accepted `weight`. Large enough for any real ratio, small enough that sums of weights stay exact. */
+export const MAX_WEIGHT = 1_000_000;
+
+/** What `id` may look like when given explicitly (a default id is `host:port`, which also matches). */
+export const BACKEND_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
+
+/** Extensions a backend file may have (matched case-insensitively), and how each is parsed. */
+export const BACKEND_FILE_EXTENSIONS = ['.json', '.yaml', '.yml'] as const;
+
+/**
+ * JSON Schema (draft-07) of a backend file: one backend object, or an array of them.
+ * `if`/`then`/`else` rather than `oneOf`, so a failing document reports only the errors of the shape it has.
+ */
+export const BACKEND_FILE_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'bulb backend file',
+  description: 'One backend object, or an array of backend objects.',
+  definitions: {
+    backend: {
+      type: 'object',
+      required: ['url'],
+      additionalProperties: false,
+      properties: {
+        url: {
+          type: 'string',
+          description: 'An http or https origin: http://HOST:PORT. No path, query, fragment or credentials.',
+        },
+        weight: {
+          type: 'integer',
+          minimum: 1,
+          maximum: MAX_WEIGHT,
+          default: 1,
+          description: 'Relative share for the weighted strategies.',
+        },
+        id: {
+          type: 'string',
+          pattern: BACKEND_ID_PATTERN,
+          description: 'Stable identity; defaults to HOST:PORT of the url.',
+        },
+      },
+    },
+  },
+  if: { type: 'array' },
+  then: { type: 'array', items: { $ref: '#/definitions/backend' } },
+  else: { $ref: '#/definitions/backend' },
+} as const;
+
+/** Result of {@link parseBackendFile}. `pointers[i]` is the JSON pointer of the entry `backends[i]` came from. */
+export interface BackendFileResult {
+  /** Empty whenever `problems` is not (a file is all-or-nothing). Each spec is frozen. */
+  backends: BackendSpec[];
+  problems: SourceProblem[];
+  /** Parallel to `backends`: `""` for a single-object file, `/2` for the third array element. */
+  pointers: string[];
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(BACKEND_FILE_SCHEMA);
+
+/**
+ * Parse and validate one backend file. `file` is the path (its extension picks the parser and it is copied into
+ * problems and into each spec's `origin`); `source` is the discovery source's name, copied into each spec.
+ * Never throws for bad input: every rejection is a {@link SourceProblem}.
+ */
+export function parseBackendFile(file: string, text: string, source: string): BackendFileResult {
+  const fail = (pointer: string, message: string): BackendFileResult => ({
+    backends: [],
+    problems: [problem(file, pointer, message)],
+    pointers: [],
+  });
+
+  const ext = extensionOf(file);
+  if (ext === undefined) return fail('', `unsupported file extension; expected one of ${BACKEND_FILE_EXTENSIONS.join(', ')}`);
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  if (text.trim() === '') return fail('', 'file is empty; expected a backend object or an array of them');
+  if (text.includes('\u0000')) return fail('', 'file is not text (it contains NUL bytes)');
+
+  let doc: unknown;
+  if (ext === '.json') {
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      return fail('', `invalid JSON: ${jsonErrorMessage(err, text)}`);
+    }
+  } else {
+    try {
+      // The core schema: no YAML 1.1 surprises (`no` as false, sexagesimal numbers), duplicate keys are errors.
+      doc = parseYaml(text, { schema: 'core', uniqueKeys: true, maxAliasCount: 100 });
+    } catch (err) {
+      return fail('', `invalid YAML: ${firstLine(err)}`);
+    }
+  }
+
+  if (doc === null || typeof doc !== 'object') {
+    return fail('', `expected a backend object or an array of them (got ${describe(doc)})`);
+  }
+
+  const problems: SourceProblem[] = [];
+  if (!validate(doc)) {
+    for (const e of validate.errors ?? []) {
+      const p = schemaProblem(file, e, doc);
+      if (p && !problems.some((q) => q.pointer === p.pointer && q.message === p.message)) problems.push(p);
+    }
+  }
+
+  // Entries that passed the schema still get the URL and duplicate-id checks, so one pass over a file reports
+  // everything wrong with it, not only the first kind of mistake.
+  const isArray = Array.isArray(doc);
+  const entries: unknown[] = isArray ? (doc as unknown[]) : [doc];
+  const backends: BackendSpec[] = [];
+  const pointers: string[] = [];
+  const firstById = new Map<string, string>();
+  entries.forEach((raw, i) => {
+    const at = isArray ? `/${i}` : '';
+    if (problems.some((p) => p.pointer === at || p.pointer.startsWith(`${at}/`))) return;
+    // The schema passed for this entry: an object with a string url and a valid optional weight and id.
+    const entry = raw as { url: string; weight?: number; id?: string };
+    const parsed = parseBackendUrl(entry.url);
+    if ('error' in parsed) {
+      problems.push(problem(file, `${at}/url`, `url: ${parsed.error}`));
+      return;
+    }
+    const id = entry.id ?? parsed.id;
+    const earlier = firstById.get(id);
+    if (earlier !== undefined) {
+      const where = entry.id === undefined ? `${at}/url` : `${at}/id`;
+      problems.push(problem(file, where, `duplicate id "${id}": entry ${earlier} already uses it`));
+      return;
+    }
+    firstById.set(id, at);
+    backends.push(Object.freeze({ id, url: parsed.url, weight: entry.weight ?? 1, source, origin: file }));
+    pointers.push(at);
+  });
+
+  if (problems.length > 0) {
+    // Document order (by entry index); the sort is stable, so problems within one entry keep their order.
+    const entryIndex = (p: SourceProblem): number => Number(/^\/(\d+)/.exec(p.pointer)?.[1] ?? -1);
+    problems.sort((a, b) => entryIndex(a) - entryIndex(b));
+    return { backends: [], problems, pointers: [] };
+  }
+  return { backends, problems, pointers };
+}
+
+/** The lower-cased backend-file extension of `file`, or undefined when it is not one. */
+export function extensionOf(file: string): (typeof BACKEND_FILE_EXTENSIONS)[number] | undefined {
+  const lower = file.toLowerCase();
+  return BACKEND_FILE_EXTENSIONS.find((ext) => lower.endsWith(ext));
+}
+
+function problem(file: string, pointer: string, message: string): SourceProblem {
+  // One line, printable: parser messages quote the input, which may hold newlines or binary bytes.
+  const printable = message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return Object.freeze({ file, pointer, message: printable });
+}
+
+/** Turn one ajv error into a readable problem, or undefined for ajv's bookkeeping errors (`if` failed). */
+function schemaProblem(file: string, e: ErrorObject, doc: unknown): SourceProblem | undefined {
+  const at = e.instancePath;
+  const value = valueAt(doc, at);
+  const field = at.slice(at.lastIndexOf('/') + 1);
+  switch (e.keyword) {
+    case 'if':
+      return undefined;
+    case 'additionalProperties': {
+      const name = String((e.params as { additionalProperty: string }).additionalProperty);
+      return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" (allowed: url, weight, id)`);
+    }
+    case 'required': {
+      const name = String((e.params as { missingProperty: string }).missingProperty);
+      return problem(file, at, `missing required field "${name}"`);
+    }
+    case 'type':
+      if (field === 'weight') return problem(file, at, `weight must be an integer >= 1 (got ${show(value)})`);
+      if (field === 'url' || field === 'id') return problem(file, at, `${field} must be a string (got ${show(value)})`);
+      return problem(file, at, `expected a backend object like {"url": "http://10.0.0.5:8080"} (got ${describe(value)})`);
+    case 'minimum':
+      return problem(file, at, `weight must be an integer >= 1 (got ${show(value)})`);
+    case 'maximum':
+      return problem(file, at, `weight must be an integer <= ${MAX_WEIGHT} (got ${show(value)})`);
+    case 'pattern':
+      return problem(file, at, `id must be 1 to 128 characters from A-Z a-z 0-9 . _ : - (got ${show(value)})`);
+    default:
+      return problem(file, at, `${field || 'document'} ${e.message ?? 'is invalid'}`);
+  }
+}
+
+function valueAt(doc: unknown, pointer: string): unknown {
+  let cur: unknown = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** A value as it would appear in the file, shortened for a log line. */
+function show(value: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(value) ?? String(value);
+  } catch {
+    s = String(value);
+  }
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const t = typeof value;
+  return t === 'object' ? 'an object' : `a ${t} ${show(value)}`;
+}
+
+/** Node's JSON errors give a character position; people want a line and column. */
+function jsonErrorMessage(err: unknown, text: string): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  const m = /at position (\d+)/.exec(msg);
+  if (!m) return msg;
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  return `${msg} (line ${line}, column ${column})`;
+}
+
+/** yaml's pretty errors append a code excerpt on later lines; a problem is one line. */
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return (msg.split('\n')[0] ?? '').trim().replace(/:$/, '');
+}
