@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { BulbError } from '../errors.js';
+import { loadConfig } from '../config/load.js';
+import { createLogger, flushLogs } from '../log.js';
+import { startBulb } from '../main.js';
+import { runCheck } from './check.js';
+
+/** Prints a readable error, never a stack trace, and sets a non-zero exit code. */
+function fail(err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err instanceof BulbError ? ` (${err.code})` : '';
+  process.stderr.write(`bulb: ${message}${code}\n`);
+  if (err instanceof BulbError && err.code === 'BULB_E_INVALID_ARGUMENT' && !message.includes('--help')) process.stderr.write('Run "bulb --help" for usage.\n');
+  process.exitCode = err instanceof BulbError && err.code === 'BULB_E_INVALID_ARGUMENT' ? 2 : 1;
+}
+
+async function main(): Promise<void> {
+  const result = await loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() });
+  if (result.kind === 'help' || result.kind === 'version') {
+    process.stdout.write(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
+    return;
+  }
+  if (result.kind === 'check') {
+    process.exitCode = await runCheck(result.config, process.stdout);
+    return;
+  }
+  const config = result.config;
+  const log = createLogger(config.logLevel);
+  const bulb = await startBulb(config, log);
+
+  const stop = (signal: NodeJS.Signals) => {
+    void bulb.shutdown(signal).then(() => {
+      flushLogs(log);
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.on('uncaughtException', (err) => {
+    // A bug, not bad input: log it whole for the operator (never to a client) and let the supervisor restart us.
+    log.fatal({ err }, 'uncaught exception; exiting');
+    flushLogs(log);
+    process.exit(70);
+  });
+}
+
+main().catch(fail);

@@ -1,0 +1,123 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdminServer } from './admin/server.js';
+import type { Address, Config } from './config/types.js';
+import { Controller } from './controller/controller.js';
+import { DirectorySource } from './discovery/directory.js';
+import type { DiscoverySource } from './discovery/source.js';
+import { StaticSource } from './discovery/static.js';
+import { ListenError } from './errors.js';
+import type { Logger } from './log.js';
+import { Pool } from './pool/pool.js';
+import { Proxy } from './proxy/proxy.js';
+import { createStrategy } from './strategies/index.js';
+import { defaultContext } from './strategies/strategy.js';
+
+/** A running bulb. */
+export interface Bulb {
+  readonly pool: Pool;
+  readonly controller: Controller;
+  /** Where traffic is served (the real port when the config asked for port 0). */
+  readonly address: Address;
+  readonly adminAddress: Address | undefined;
+  /**
+   * Graceful stop: /readyz fails, no new connections are accepted, in-flight requests get `drainTimeoutMs`,
+   * then everything is closed. Idempotent. Resolves true when every request finished in time.
+   */
+  shutdown(reason: string): Promise<boolean>;
+}
+
+function listen(server: http.Server, addr: Address, what: string): Promise<Address> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      reject(new ListenError(`cannot listen for ${what} on ${addr.host}:${addr.port}: ${why}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', onError);
+      const info = server.address() as AddressInfo;
+      resolve({ host: info.address, port: info.port });
+    });
+  });
+}
+
+/** Builds the sources in precedence order: static flags first, then watch dirs as given (see `desiredState`). */
+function buildSources(config: Config, log: Logger): DiscoverySource[] {
+  const sources: DiscoverySource[] = [];
+  if (config.backends.length > 0) sources.push(new StaticSource(config.backends));
+  for (const dir of config.watchDirs) sources.push(new DirectorySource({ dir, log: log.child({ source: `dir:${dir}` }) }));
+  return sources;
+}
+
+/** Wiring only: config → sources → controller → pool ← proxy/admin. */
+export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
+  const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
+  const pool = new Pool({ drainTimeoutMs: config.drainTimeoutMs });
+  const sources = buildSources(config, log);
+  const controller = new Controller(pool, sources.map((s) => s.name), log);
+  pool.onEvent((e) => {
+    if (e.kind === 'removed') log.info({ backend: e.backend.id, forced: e.forced }, e.forced ? 'backend removed at drain timeout' : 'backend drained and removed');
+  });
+
+  let shuttingDown = false;
+  const proxy = new Proxy({ pool, strategy, upstreamTimeoutMs: config.upstreamTimeoutMs, retries: 1, log });
+  const traffic = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
+    // sending more requests down a connection that is about to go.
+    if (shuttingDown) req.headers.connection = 'close';
+    proxy.handleRequest(req, res);
+  });
+  traffic.on('upgrade', proxy.handleUpgrade);
+  traffic.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && !socket.destroyed) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else socket.destroy();
+  });
+
+  const admin = config.admin ? createAdminServer({ pool, controller, shuttingDown: () => shuttingDown }) : undefined;
+
+  // Discovery first, so the first request already sees the backends that existed at start.
+  await Promise.all(sources.map((s) => s.start(controller.report)));
+  controller.reconcile();
+
+  const address = await listen(traffic, config.listen, 'traffic');
+  let adminAddress: Address | undefined;
+  try {
+    adminAddress = admin && config.admin ? await listen(admin, config.admin, 'the admin API') : undefined;
+  } catch (err) {
+    traffic.close();
+    await Promise.all(sources.map((s) => s.stop()));
+    pool.close();
+    throw err;
+  }
+  log.info({ listen: address, admin: adminAddress ?? 'off', strategy: strategy.name, sources: sources.map((s) => s.name), backends: pool.routable.length }, 'bulb started');
+
+  let stopping: Promise<boolean> | undefined;
+  const shutdown = (reason: string): Promise<boolean> => {
+    stopping ??= (async () => {
+      shuttingDown = true;
+      const inflight = pool.all().reduce((n, b) => n + b.inflight, 0);
+      log.info({ reason, inflight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: no new connections, draining in-flight requests');
+      const closed = new Promise<void>((r) => traffic.close(() => r()));
+      traffic.closeIdleConnections();
+      const drained = await pool.waitIdle(config.drainTimeoutMs);
+      traffic.closeAllConnections();
+      await closed;
+      controller.stop();
+      await Promise.all(sources.map((s) => s.stop()));
+      proxy.close();
+      pool.close();
+      if (admin) {
+        admin.closeAllConnections();
+        await new Promise<void>((r) => admin.close(() => r()));
+      }
+      log.info({ drained }, drained ? 'stopped: every request finished' : 'stopped: drain timeout passed with requests in flight');
+      return drained;
+    })();
+    return stopping;
+  };
+
+  return { pool, controller, address, adminAddress, shutdown };
+}

@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy ones proxies still see). They describe one connection,
+ * not the message, so they are never forwarded. `Trailer` is on the list too: http-proxy 1.18 throws
+ * synchronously when it is present on a request with a Content-Length.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect']);
+
+/** Removes hop-by-hop headers and every header the `Connection` header names. */
+function stripHopByHop(headers: IncomingHttpHeaders | Record<string, unknown>, keepUpgrade: boolean): void {
+  const conn = headers['connection'];
+  if (typeof conn === 'string') {
+    for (const token of conn.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name && name !== 'close' && name !== 'keep-alive' && !(keepUpgrade && name === 'upgrade')) delete headers[name];
+    }
+  }
+  for (const name of HOP_BY_HOP) {
+    if (keepUpgrade && (name === 'upgrade' || name === 'connection')) continue;
+    delete headers[name];
+  }
+}
+
+/**
+ * Prepares an incoming request's headers for forwarding, once per request (retries reuse the result).
+ * X-Forwarded-For is appended to, as nginx's `$proxy_add_x_forwarded_for` does; X-Forwarded-Proto and
+ * X-Forwarded-Host are set from what bulb itself saw, overwriting any the client sent, because bulb is the
+ * edge of its pod and a client must not be able to claim it came in over https.
+ * Returns whether the client asked to close its connection, which the response must honour.
+ */
+export function prepareRequestHeaders(req: IncomingMessage, isUpgrade: boolean): { clientWantsClose: boolean } {
+  const h = req.headers;
+  const clientWantsClose = typeof h.connection === 'string' && /(^|,)\s*close\s*(,|$)/i.test(h.connection);
+  stripHopByHop(h, isUpgrade);
+  const ip = req.socket.remoteAddress ?? '';
+  const prior = h['x-forwarded-for'];
+  h['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${ip}` : ip;
+  h['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
+  if (h.host !== undefined) h['x-forwarded-host'] = h.host;
+  else delete h['x-forwarded-host'];
+  return { clientWantsClose };
+}
+
+/** Drops the backend's hop-by-hop response headers (its `Keep-Alive: timeout=5` is about bulb's socket, not the client's). */
+export function prepareResponseHeaders(headers: IncomingHttpHeaders, clientWantsClose: boolean, isUpgrade = false): void {
+  stripHopByHop(headers, isUpgrade);
+  // http-proxy fills in `Connection` from the request when the response has none; we removed the request's,
+  // so say `close` here when the client asked for it, or Node would keep a connection the client wants closed.
+  if (clientWantsClose) headers.connection = 'close';
+}
