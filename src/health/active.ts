@@ -1,0 +1,248 @@
+/**
+ * Active health checks: every backend is probed on its own timer, by HTTP (GET a path, expect a status range)
+ * or by a bare TCP connect, and a rise/fall state machine with HAProxy's semantics decides when it goes out of
+ * rotation and when it comes back. The verdict reaches the pool through `Pool.setHealth(id, up, 'failing-checks')`
+ * and nothing else; strategies never hear of health checks (STYLE.md, "A strategy only picks").
+ *
+ * Decisions (docs/health.md repeats them):
+ * - Optimistic start: a new backend is healthy, its first check runs at once, and `fall` consecutive failures take
+ *   it out. `--health-initial unhealthy` instead keeps it out until `rise` checks pass.
+ * - Consecutive counts, as HAProxy documents `rise`/`fall`: a result that agrees with the current state resets
+ *   the streak, so one flapping check never moves a backend.
+ * - Every probe uses its own connection (`agent: false`): a check must neither share sockets with traffic (a
+ *   stale keep-alive socket would fail it) nor queue behind requests when the traffic agent is saturated.
+ * - Jitter: each interval is stretched or shrunk by up to 10%, so backends added together drift apart instead of
+ *   being probed in lockstep.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { BackendHealthSpec } from '../discovery/source.js';
+
+/** `--health-*` settings after loading (durations in ms); a backend file's `health` block overrides them. */
+export interface HealthDefaults {
+  /** `auto` = http when a path is set, else tcp. */
+  readonly mode: 'auto' | 'http' | 'tcp' | 'off';
+  /** `undefined` when no path is set. */
+  readonly path: string | undefined;
+  /** Accepted HTTP statuses, inclusive. */
+  readonly status: readonly [number, number];
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+  /** State of a new backend before its checks have decided. */
+  readonly initial: 'healthy' | 'unhealthy';
+}
+
+/** The settings one backend is checked with: the defaults, overridden field by field by its `health` block. */
+export interface CheckSettings {
+  readonly mode: 'http' | 'tcp' | 'off';
+  /** The path an HTTP check GETs (`/` when none was given). */
+  readonly path: string;
+  readonly status: readonly [number, number];
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+}
+
+/**
+ * Resolves one backend's settings. Mode: the block's own mode; else http when the block names a path (a backend
+ * that declares a health path wants it checked, even with `--health-mode off`); else the default mode, where
+ * `auto` means http with a path and tcp without.
+ */
+export function resolveSettings(defaults: HealthDefaults, block: BackendHealthSpec | undefined): CheckSettings {
+  const path = block?.path ?? defaults.path;
+  let mode = block?.mode ?? (block?.path !== undefined ? 'http' : defaults.mode);
+  if (mode === 'auto') mode = path !== undefined ? 'http' : 'tcp';
+  return {
+    mode,
+    path: path ?? '/',
+    status: block?.status ?? defaults.status,
+    intervalMs: block?.intervalMs ?? defaults.intervalMs,
+    timeoutMs: block?.timeoutMs ?? defaults.timeoutMs,
+    rise: block?.rise ?? defaults.rise,
+    fall: block?.fall ?? defaults.fall,
+  };
+}
+
+/** Where a backend stands in the rise/fall state machine. */
+export interface HealthState {
+  readonly healthy: boolean;
+  /** Results in a row that disagree with `healthy` (failures while healthy, passes while unhealthy). */
+  readonly consecutive: number;
+}
+
+/**
+ * The rise/fall state machine, pure. A healthy backend goes down on its `fall`-th consecutive failure; an unhealthy
+ * one comes back on its `rise`-th consecutive pass; a result agreeing with the current state resets the streak, and
+ * so does a change (the new state starts counting from zero). `changed` says whether this result flipped the
+ * state, and `streak` is the run of like results that ended in it (the log line's `consecutive`).
+ */
+export function nextHealth(
+  state: HealthState,
+  ok: boolean,
+  thresholds: { readonly rise: number; readonly fall: number },
+): HealthState & { readonly changed: boolean; readonly streak: number } {
+  if (ok === state.healthy) return { healthy: state.healthy, consecutive: 0, changed: false, streak: 0 };
+  const streak = state.consecutive + 1;
+  const needed = state.healthy ? thresholds.fall : thresholds.rise;
+  if (streak >= needed) return { healthy: !state.healthy, consecutive: 0, changed: true, streak };
+  return { healthy: state.healthy, consecutive: streak, changed: false, streak };
+}
+
+/** Largest share an interval is stretched or shrunk by. */
+export const JITTER = 0.1;
+
+/** `intervalMs` moved by up to ±`JITTER` of itself; `rand` returns [0, 1) (Math.random in production). */
+export function jittered(intervalMs: number, rand: () => number): number {
+  return Math.max(0, Math.round(intervalMs * (1 + JITTER * (2 * rand() - 1))));
+}
+
+/** One probe's verdict; `reason` is short and stable (`ECONNREFUSED`, `timeout after 1000ms`, `status 503`). */
+export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/** Runs one probe; never rejects. Aborting `signal` settles it as failed and frees its socket. */
+export type Probe = (url: string, settings: CheckSettings, signal: AbortSignal) => Promise<CheckResult>;
+
+/** The real probe: HTTP GET or TCP connect to the backend's origin, on a connection of its own. */
+export const probe: Probe = (url, settings, signal) =>
+  new Promise<CheckResult>((resolve) => {
+    const origin = new URL(url);
+    let settled = false;
+    let cleanup: () => void = () => {};
+    const finish = (result: CheckResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      cleanup();
+      resolve(result);
+    };
+    const onAbort = (): void => finish({ ok: false, reason: 'aborted' });
+    const timer = setTimeout(() => finish({ ok: false, reason: `timeout after ${settings.timeoutMs}ms` }), settings.timeoutMs);
+    signal.addEventListener('abort', onAbort);
+    if (signal.aborted) return onAbort();
+    const failed = (err: NodeJS.ErrnoException): void => finish({ ok: false, reason: err.code ?? err.message });
+
+    if (settings.mode === 'tcp') {
+      // `URL.hostname` keeps an IPv6 address's brackets; net.connect wants it bare.
+      const host = origin.hostname.replace(/^\[(.*)\]$/, '$1');
+      const socket = net.connect({ host, port: Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80) });
+      cleanup = () => socket.destroy();
+      socket.once('connect', () => finish({ ok: true }));
+      socket.once('error', failed);
+      return;
+    }
+    const target = new URL(settings.path, origin);
+    const client = origin.protocol === 'https:' ? https : http;
+    const req = client.request(target, {
+      method: 'GET',
+      // Its own socket: never a traffic keep-alive socket, never queued behind traffic (see the header comment).
+      agent: false,
+      headers: { 'user-agent': 'bulb-health-check', accept: '*/*', connection: 'close' },
+    });
+    cleanup = () => req.destroy();
+    req.once('response', (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      // The verdict is in the status line; the body is not awaited (the socket is closed by `cleanup`).
+      finish(status >= settings.status[0] && status <= settings.status[1] ? { ok: true } : { ok: false, reason: `status ${status}` });
+    });
+    req.once('error', failed);
+    req.end();
+  });
+
+/** What a checker reports after each probe. `state` is the state machine after the result. */
+export interface CheckReport {
+  readonly result: CheckResult;
+  readonly state: HealthState;
+  readonly changed: boolean;
+  /** The run of like results this one ends (see `nextHealth`). */
+  readonly streak: number;
+}
+
+export interface CheckerOptions {
+  /** Defaults to the real `probe`; tests pass their own. */
+  readonly probe?: Probe;
+  /** [0, 1), for jitter; defaults to Math.random. */
+  readonly rand?: () => number;
+  /** Called after every probe, synchronously; the manager applies and logs state changes. */
+  readonly onResult: (report: CheckReport) => void;
+}
+
+/**
+ * Probes one backend on a jittered interval until stopped. The first probe runs at once. Probes never overlap:
+ * the next one is scheduled when the previous one has settled, `interval` (jittered) after it started, so a
+ * timeout shorter than the interval keeps the cadence and a longer one only delays the next probe.
+ */
+export class ActiveChecker {
+  private settings: CheckSettings;
+  private url: string;
+  private state: HealthState;
+  private timer: NodeJS.Timeout | undefined;
+  private abort: AbortController | undefined;
+  /** Bumped on every restart, so a probe that settles after `update` or `stop` is ignored. */
+  private generation = 0;
+  private stopped = false;
+  private readonly opts: CheckerOptions;
+
+  constructor(url: string, settings: CheckSettings, initiallyHealthy: boolean, opts: CheckerOptions) {
+    this.url = url;
+    this.settings = settings;
+    this.state = { healthy: initiallyHealthy, consecutive: 0 };
+    this.opts = opts;
+  }
+
+  get healthy(): boolean {
+    return this.state.healthy;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /**
+   * New settings or a new url: the health state is kept (a reconcile must not undo a verdict), and probing
+   * restarts at once when what is probed changed, otherwise on the next tick of the new interval.
+   */
+  update(url: string, settings: CheckSettings): void {
+    const target = url !== this.url || settings.mode !== this.settings.mode || settings.path !== this.settings.path;
+    this.url = url;
+    this.settings = settings;
+    if (this.stopped) return;
+    this.schedule(target ? 0 : jittered(settings.intervalMs, this.opts.rand ?? Math.random));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.generation++;
+    clearTimeout(this.timer);
+    this.abort?.abort();
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.abort?.abort();
+    const generation = ++this.generation;
+    this.timer = setTimeout(() => void this.run(generation), delayMs);
+    // Checks alone must not keep the process alive (tests, and shutdown before stop is called).
+    this.timer.unref();
+  }
+
+  private async run(generation: number): Promise<void> {
+    const started = performance.now();
+    const abort = new AbortController();
+    this.abort = abort;
+    const result = await (this.opts.probe ?? probe)(this.url, this.settings, abort.signal);
+    if (this.stopped || generation !== this.generation) return;
+    this.abort = undefined;
+    const next = nextHealth(this.state, result.ok, this.settings);
+    this.state = { healthy: next.healthy, consecutive: next.consecutive };
+    this.opts.onResult({ result, state: this.state, changed: next.changed, streak: next.streak });
+    const wait = jittered(this.settings.intervalMs, this.opts.rand ?? Math.random) - (performance.now() - started);
+    this.schedule(Math.max(0, wait));
+  }
+}
