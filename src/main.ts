@@ -1,13 +1,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Metrics } from './admin/metrics.js';
 import { createAdminServer } from './admin/server.js';
 import type { Address, Config } from './config/types.js';
 import { Controller } from './controller/controller.js';
 import { DirectorySource } from './discovery/directory.js';
+import { dnsSources } from './discovery/dns.js';
 import type { DiscoverySource } from './discovery/source.js';
 import { StaticSource } from './discovery/static.js';
 import { ListenError } from './errors.js';
 import type { Logger } from './log.js';
+import { HealthManager } from './health/index.js';
+import type { Backend } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { Proxy } from './proxy/proxy.js';
 import { createStrategy } from './strategies/index.js';
@@ -42,18 +46,33 @@ function listen(server: http.Server, addr: Address, what: string): Promise<Addre
   });
 }
 
-/** Builds the sources in precedence order: static flags first, then watch dirs as given (see `desiredState`). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** Builds the sources in precedence order: static flags first, then watch dirs, then DNS names, as given (see `desiredState`). */
 function buildSources(config: Config, log: Logger): DiscoverySource[] {
   const sources: DiscoverySource[] = [];
   if (config.backends.length > 0) sources.push(new StaticSource(config.backends));
   for (const dir of config.watchDirs) sources.push(new DirectorySource({ dir, log: log.child({ source: `dir:${dir}` }) }));
+  // DNS last: when a DNS name and a flag or file name the same backend, the flag's or file's weight wins.
+  sources.push(...dnsSources(config, (source) => log.child({ source })));
   return sources;
 }
 
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
-  const pool = new Pool({ drainTimeoutMs: config.drainTimeoutMs });
+  const pool = new Pool({
+    drainTimeoutMs: config.drainTimeoutMs,
+    panicThresholdPercent: config.panicThresholdPercent,
+    slowStartMs: config.slowStartMs,
+  });
+  pool.onPanic((panic, healthy, total) => {
+    const at = { healthy, total, panicThresholdPercent: config.panicThresholdPercent };
+    if (panic) log.error(at, 'PANIC MODE: too few healthy backends; routing to all backends, healthy or not');
+    else log.warn(at, 'panic mode over: routing to healthy backends only');
+  });
   const sources = buildSources(config, log);
   const controller = new Controller(pool, sources.map((s) => s.name), log);
   pool.onEvent((e) => {
@@ -61,22 +80,68 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   });
 
   let shuttingDown = false;
-  const proxy = new Proxy({ pool, strategy, upstreamTimeoutMs: config.upstreamTimeoutMs, retries: 1, log });
-  const traffic = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
-    // sending more requests down a connection that is about to go.
-    if (shuttingDown) req.headers.connection = 'close';
-    proxy.handleRequest(req, res);
+  // Metrics are served by the admin API, so with `--admin off` nothing is counted at all.
+  const metrics = config.admin ? new Metrics({ pool, controller }) : undefined;
+  // Active checks and outlier detection change health through `pool.setHealth` only. Started before the sources,
+  // so the first backends are probed as soon as they are added.
+  const health = new HealthManager({
+    pool,
+    health: config.health,
+    outlier: config.outlier,
+    log: log.child({ component: 'health' }),
+    ...(metrics && { onEjected: (b: Backend) => metrics.ejected(b) }),
   });
+  health.start();
+  const proxy = new Proxy({
+    pool,
+    strategy,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    retries: config.retries,
+    retryBudgetPercent: config.retryBudgetPercent,
+    retryBodyLimit: config.retryBodyLimit,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    log,
+    observer: metrics,
+  });
+  const traffic = http.createServer(
+    {
+      keepAliveTimeout: 65_000,
+      // Slowloris: headers must arrive within --header-timeout (Node answers 408). Node only checks every
+      // connectionsCheckingInterval (30 s by default), so check often enough for the limit to mean something.
+      headersTimeout: config.headerTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headerTimeoutMs / 4))),
+    },
+    (req, res) => {
+      // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
+      // sending more requests down a connection that is about to go.
+      if (shuttingDown) req.headers.connection = 'close';
+      proxy.handleRequest(req, res);
+    },
+  );
+  // Past the limit Node closes new connections at once: refused fast rather than queued without bound.
+  if (config.maxConnections > 0) traffic.maxConnections = config.maxConnections;
   traffic.on('upgrade', proxy.handleUpgrade);
   traffic.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && !socket.destroyed) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      // Malformed or ambiguous requests (smuggling attempts among them) never reach a backend: Node's parser
+      // refuses them before a 'request' event, and the client gets a bare status.
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     } else socket.destroy();
   });
 
-  const admin = config.admin ? createAdminServer({ pool, controller, shuttingDown: () => shuttingDown }) : undefined;
+  const admin = config.admin
+    ? createAdminServer({ pool, controller, shuttingDown: () => shuttingDown, metrics, token: config.adminToken, log })
+    : undefined;
+  if (admin && config.adminToken === undefined && config.admin && !isLoopback(config.admin.host)) {
+    log.warn({ admin: config.admin }, 'the admin API listens beyond loopback without --admin-token: anyone who reaches it can drain backends');
+  }
 
   // Discovery first, so the first request already sees the backends that existed at start.
   await Promise.all(sources.map((s) => s.start(controller.report)));
@@ -88,6 +153,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     adminAddress = admin && config.admin ? await listen(admin, config.admin, 'the admin API') : undefined;
   } catch (err) {
     traffic.close();
+    health.stop();
     await Promise.all(sources.map((s) => s.stop()));
     pool.close();
     throw err;
@@ -97,15 +163,21 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   let stopping: Promise<boolean> | undefined;
   const shutdown = (reason: string): Promise<boolean> => {
     stopping ??= (async () => {
+      // /readyz fails from here on, so whoever routes to this bulb stops; keep serving while that propagates.
       shuttingDown = true;
-      const inflight = pool.all().reduce((n, b) => n + b.inflight, 0);
-      log.info({ reason, inflight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: no new connections, draining in-flight requests');
+      if (config.shutdownDelayMs > 0) {
+        log.info({ reason, shutdownDelayMs: config.shutdownDelayMs }, 'shutting down: /readyz failing, still serving during the shutdown delay');
+        await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      }
       const closed = new Promise<void>((r) => traffic.close(() => r()));
       traffic.closeIdleConnections();
+      const inflight = pool.all().reduce((n, b) => n + b.inflight, 0);
+      log.info({ reason, inflight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: no new connections, draining in-flight requests');
       const drained = await pool.waitIdle(config.drainTimeoutMs);
       traffic.closeAllConnections();
       await closed;
       controller.stop();
+      health.stop();
       await Promise.all(sources.map((s) => s.stop()));
       proxy.close();
       pool.close();

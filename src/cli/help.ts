@@ -60,7 +60,7 @@ export function helpText(): string {
 function settingLines(option: SettingOption): string[] {
   const head = `  ${option.flag} ${option.value}${option.repeatable ? '  (repeatable)' : ''}  [${option.key}]`;
   const dflt = DEFAULTS[option.key];
-  const shownDefault = Array.isArray(dflt) ? (dflt.length ? dflt.join(', ') : 'none') : String(dflt);
+  const shownDefault = Array.isArray(dflt) ? (dflt.length ? dflt.join(', ') : 'none') : dflt === '' ? 'none' : String(dflt);
   const env = option.repeatable ? `${option.env} (comma-separated)` : option.env;
   return [head, ...wrap(`${describeSetting(option.key)} Default: ${shownDefault}. Env: ${env}.`, INDENT)];
 }

@@ -9,6 +9,7 @@
  * initial-config-validation.js (clone → validate → deepFreeze).
  */
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -81,15 +82,52 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
   const config: Config = {
     listen: parseAddress(raw.listen),
     admin: raw.admin === 'off' ? undefined : parseAddress(raw.admin),
+    adminToken: raw.adminToken === '' ? undefined : raw.adminToken,
     watchDirs: raw.watchDirs.map((d) => path.resolve(baseFor('watchDirs'), d)),
     backends: raw.backends.map(normaliseBackend),
+    dnsSrv: [...raw.dnsSrv],
+    dnsA: raw.dnsA.map(parseAddress),
+    dnsServer: raw.dnsServer === 'system' ? undefined : parseDnsServer(raw.dnsServer),
+    dnsMinIntervalMs: durationMs(raw.dnsMinInterval),
+    dnsMaxIntervalMs: durationMs(raw.dnsMaxInterval),
+    dnsEmptyAfter: Number(raw.dnsEmptyAfter),
     strategy: resolveStrategy(raw.strategy, baseFor('strategy')),
     hashKey: parseHashKey(raw.hashKey),
     upstreamTimeoutMs: durationMs(raw.upstreamTimeout),
     drainTimeoutMs: durationMs(raw.drainTimeout),
+    shutdownDelayMs: durationMs(raw.shutdownDelay),
+    retries: Number(raw.retries),
+    retryBudgetPercent: Number(raw.retryBudget),
+    retryBodyLimit: Number(raw.retryBodyLimit),
+    panicThresholdPercent: Number(raw.panicThreshold),
+    slowStartMs: durationMs(raw.slowStart),
+    headerTimeoutMs: durationMs(raw.headerTimeout),
+    bodyTimeoutMs: durationMs(raw.bodyTimeout),
+    maxConnections: Number(raw.maxConnections),
+    health: {
+      mode: raw.healthMode,
+      path: raw.healthPath === '' ? undefined : raw.healthPath,
+      status: parseStatusRange(raw.healthStatus),
+      intervalMs: durationMs(raw.healthInterval),
+      timeoutMs: durationMs(raw.healthTimeout),
+      rise: Number(raw.healthRise),
+      fall: Number(raw.healthFall),
+      initial: raw.healthInitial,
+    },
+    outlier: {
+      consecutive: Number(raw.outlierConsecutive),
+      baseEjectionMs: durationMs(raw.outlierBaseEjection),
+      maxEjectionPercent: Number(raw.outlierMaxEjectionPercent),
+    },
     logLevel: raw.logLevel,
     configFile,
   };
+  if (config.dnsMinIntervalMs > config.dnsMaxIntervalMs) {
+    throw new InvalidConfigError(
+      `dnsMinInterval (${show(raw.dnsMinInterval)}) is longer than dnsMaxInterval (${show(raw.dnsMaxInterval)}); ` +
+        'set --dns-min-interval to at most --dns-max-interval',
+    );
+  }
   return { kind: args.mode, config: deepFreeze(config) };
 }
 
@@ -356,13 +394,69 @@ function sortProblems(problems: Problem[], data: unknown): Problem[] {
 /** Longest delay `setTimeout` honours; anything above fires after 1ms instead. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Bounds of the whole-number settings whose string form (from flags and env) the schema cannot bound. */
+const WHOLE_NUMBER_BOUNDS: Partial<Record<SettingKey, readonly [number, number]>> = Object.fromEntries(
+  (['retries', 'retryBudget', 'retryBodyLimit', 'panicThreshold', 'healthRise', 'healthFall', 'outlierConsecutive', 'outlierMaxEjectionPercent'] as const).map((k) => {
+    const branch = CONFIG_SCHEMA.properties[k].anyOf[0];
+    return [k, [branch.minimum, branch.maximum] as const];
+  }),
+);
+
 /** Why a value that matches the schema is still unusable, or undefined. The reason quotes the value. */
 function semanticProblem(key: SettingKey, value: string | number): string | undefined {
+  const bounds = WHOLE_NUMBER_BOUNDS[key];
+  if (bounds !== undefined) {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < bounds[0] || n > bounds[1]) return `${show(value)} is not a whole number from ${bounds[0]} to ${bounds[1]}`;
+  }
+  if (key === 'adminToken' && value === '') {
+    return 'an empty token would leave the admin API open; leave the setting out instead';
+  }
   if (key === 'backends' && typeof value === 'string') {
     const parsed = parseBackendUrl(value);
     return 'error' in parsed ? parsed.error : undefined;
   }
-  if (key === 'upstreamTimeout' || key === 'drainTimeout') {
+  if (key === 'dnsA' && typeof value === 'string') {
+    const { host, port } = parseAddress(value);
+    if (port === 0) return `${show(value)} has port 0; a backend needs a real port`;
+    if (isIP(host) !== 0) return `${show(value)} is an IP address, which needs no DNS; use --backend http://${value}`;
+  }
+  if (key === 'dnsServer' && typeof value === 'string' && value !== 'system') {
+    const server = parseDnsServer(value);
+    if (isIP(server.host) === 0) return `${show(value)} is not an IP address (the DNS server cannot be a name)`;
+    if (server.port === 0) return `${show(value)} has port 0`;
+  }
+  if (key === 'dnsSrv' && typeof value === 'string' && value.replace(/\.$/, '').length > 253) {
+    return `${show(value)} is longer than a DNS name may be (253 characters)`;
+  }
+  if (key === 'healthStatus' && typeof value === 'string') {
+    const [from, to] = parseStatusRange(value);
+    if (to < from) return `${show(value)} is an empty range (FROM must not exceed TO)`;
+  }
+  // A probe every few ms would load the backends more than the traffic does.
+  const minimumMs = key === 'healthInterval' ? 50 : key === 'healthTimeout' ? 10 : key === 'outlierBaseEjection' ? 100 : undefined;
+  if (minimumMs !== undefined) {
+    const ms = parseDuration(value);
+    if (ms !== undefined && ms < minimumMs) return `${show(value)} is too short (the minimum is ${minimumMs}ms)`;
+  }
+  if (key === 'dnsMinInterval') {
+    const ms = parseDuration(value);
+    // Below this, a TTL-0 answer (dnsmasq's default) would turn bulb into a DNS load generator.
+    if (ms !== undefined && ms < 100) return `${show(value)} is too short (the minimum is 100ms)`;
+  }
+  if (
+    key === 'upstreamTimeout' ||
+    key === 'drainTimeout' ||
+    key === 'shutdownDelay' ||
+    key === 'slowStart' ||
+    key === 'headerTimeout' ||
+    key === 'bodyTimeout' ||
+    key === 'healthInterval' ||
+    key === 'healthTimeout' ||
+    key === 'outlierBaseEjection' ||
+    key === 'dnsMinInterval' ||
+    key === 'dnsMaxInterval'
+  ) {
     const ms = parseDuration(value);
     if (ms !== undefined && ms > MAX_TIMER_MS) {
       return `${show(value)} is too long (the maximum is ${MAX_TIMER_MS}ms, about 24 days)`;
@@ -371,12 +465,33 @@ function semanticProblem(key: SettingKey, value: string | number): string | unde
   return undefined;
 }
 
+/** `200` or `200-399` (already matched against the schema's pattern) → an inclusive `[from, to]`. */
+export function parseStatusRange(text: string): [number, number] {
+  const [from, to] = text.split('-').map(Number);
+  return [from!, to ?? from!];
+}
+
 /** `HOST:PORT` (already matched against the schema's pattern) → `{ host, port }`; `[::1]:80` → host `::1`. */
 export function parseAddress(text: string): Address {
   const colon = text.lastIndexOf(':');
   let host = text.slice(0, colon);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   return { host, port: Number(text.slice(colon + 1)) };
+}
+
+/**
+ * `IP[:PORT]` (already matched against the schema's pattern) → `{ host, port }`, port 53 when absent:
+ * `10.96.0.10`, `127.0.0.1:5353`, `::1` (a bare IPv6 address has no port), `[::1]:5353`.
+ */
+export function parseDnsServer(text: string): Address {
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    const port = text.slice(close + 1);
+    return { host: text.slice(1, close), port: port === '' ? 53 : Number(port.slice(1)) };
+  }
+  if (isIP(text) !== 0) return { host: text, port: 53 };
+  const colon = text.lastIndexOf(':');
+  return colon < 0 ? { host: text, port: 53 } : { host: text.slice(0, colon), port: Number(text.slice(colon + 1)) };
 }
 
 /** `client-ip` or `header:NAME` (already matched against the schema's pattern). Header names are lower-cased, as Node presents them. */

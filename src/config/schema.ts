@@ -17,6 +17,15 @@ export const BUILTIN_STRATEGIES = [
   'consistent-hash',
 ] as const;
 
+/** `--health-mode`: `auto` is http when a health path is set, else tcp; `off` runs no active checks. */
+export const HEALTH_MODES = ['auto', 'http', 'tcp', 'off'] as const;
+export type HealthMode = (typeof HEALTH_MODES)[number];
+
+/** A health path: empty (none), or an origin-form path with optional query, printable ASCII. */
+export const HEALTH_PATH_PATTERN = '^(?:|/[!-~]*)$';
+/** Expected status of an HTTP check: one code (`200`) or an inclusive range (`200-399`). */
+export const HEALTH_STATUS_PATTERN = '^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -27,12 +36,39 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface RawConfig {
   listen?: string;
   admin?: string;
+  adminToken?: string;
   watchDirs?: string[];
   backends?: string[];
+  dnsSrv?: string[];
+  dnsA?: string[];
+  dnsServer?: string;
+  dnsMinInterval?: string | number;
+  dnsMaxInterval?: string | number;
+  dnsEmptyAfter?: string | number;
   strategy?: string;
   hashKey?: string;
   upstreamTimeout?: string | number;
   drainTimeout?: string | number;
+  shutdownDelay?: string | number;
+  retries?: string | number;
+  retryBudget?: string | number;
+  retryBodyLimit?: string | number;
+  panicThreshold?: string | number;
+  slowStart?: string | number;
+  healthMode?: HealthMode;
+  healthPath?: string;
+  healthStatus?: string;
+  healthInterval?: string | number;
+  healthTimeout?: string | number;
+  healthRise?: string | number;
+  healthFall?: string | number;
+  healthInitial?: 'healthy' | 'unhealthy';
+  headerTimeout?: string | number;
+  bodyTimeout?: string | number;
+  maxConnections?: string | number;
+  outlierConsecutive?: string | number;
+  outlierBaseEjection?: string | number;
+  outlierMaxEjectionPercent?: string | number;
   logLevel?: LogLevel;
 }
 
@@ -42,12 +78,58 @@ export type SettingKey = keyof RawConfig;
 export const DEFAULTS: Readonly<Required<RawConfig>> = Object.freeze({
   listen: '0.0.0.0:8080',
   admin: '127.0.0.1:9901',
+  // Empty means no token (the admin API is open to whoever reaches its address); an empty value given by
+  // the user is refused instead, so `--admin-token "$UNSET"` cannot silently turn authentication off.
+  adminToken: '',
   watchDirs: [],
   backends: [],
+  dnsSrv: [],
+  dnsA: [],
+  // `system` = the servers, search list and ndots of /etc/resolv.conf, as every other program in the container.
+  dnsServer: 'system',
+  // Docker's embedded DNS answers with TTL 600 and CoreDNS with 5-30 s: the clamps keep bulb following
+  // changes within 30 s, without asking more than once a second.
+  dnsMinInterval: '1s',
+  dnsMaxInterval: '30s',
+  dnsEmptyAfter: 2,
   strategy: 'round-robin',
   hashKey: 'client-ip',
   upstreamTimeout: '60s',
   drainTimeout: '30s',
+  shutdownDelay: '0s',
+  // nginx's proxy_next_upstream_tries is unlimited by default; two retries reach three backends, which is
+  // enough to get past one dead and one dying backend without turning one request into a storm.
+  retries: 2,
+  // Envoy's retry budget default: retries may add at most 20% to the load.
+  retryBudget: 20,
+  // Bodies up to 64 KiB are buffered so they can be retried (nginx buffers 8-16 KiB in memory; API requests
+  // are mostly small); larger ones stream and are never retried.
+  retryBodyLimit: 65536,
+  panicThreshold: 0,
+  slowStart: '0s',
+  // With no health settings bulb still checks TCP reachability ('auto' without a path); a path turns on HTTP.
+  healthMode: 'auto',
+  healthPath: '',
+  // HAProxy's `http-check expect` default: any 2xx or 3xx is healthy.
+  healthStatus: '200-399',
+  healthInterval: '2s',
+  healthTimeout: '1s',
+  // HAProxy's defaults: 2 passes bring a backend back, 3 failures take it out.
+  healthRise: 2,
+  healthFall: 3,
+  // Optimistic: a new backend is routable at once (see docs/health.md for why).
+  healthInitial: 'healthy',
+  // Envoy's consecutive_5xx and base_ejection_time defaults.
+  outlierConsecutive: 5,
+  outlierBaseEjection: '30s',
+  // Envoy's 10% would never eject anything in a sidecar's pool of 2-5 backends (beyond the first); half of the
+  // pool may be ejected, and one always may be when the pool has two or more.
+  outlierMaxEjectionPercent: 50,
+  // HAProxy's usual `timeout http-request`: a client gets 10 s to send its headers (slowloris).
+  headerTimeout: '10s',
+  bodyTimeout: '30s',
+  // Past this, new client connections are closed at once instead of queueing without bound.
+  maxConnections: 10000,
   logLevel: 'info',
 });
 
@@ -59,6 +141,17 @@ const HOST = '(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)
 export const ADDRESS_PATTERN = `^${HOST}:${PORT}$`;
 /** `HOST:PORT` or the word `off`. */
 export const ADMIN_PATTERN = `^(?:off|${HOST}:${PORT})$`;
+/** Printable ASCII without spaces, as a bearer token is sent in a header (empty only as the default). */
+export const ADMIN_TOKEN_PATTERN = '^[!-~]*$';
+// A DNS name: letters, digits, hyphens and underscores (SRV labels such as _http._tcp), optional root dot.
+const DNS_LABEL = '[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
+const DNS_NAME = `(?:${DNS_LABEL}\\.)*${DNS_LABEL}`;
+/** A DNS name as `--dns-srv` takes it, e.g. `_http._tcp.web.default.svc.cluster.local` or `_http._tcp.web`. */
+export const DNS_NAME_PATTERN = `^${DNS_NAME}\\.?$`;
+/** `HOST:PORT` for `--dns-a`, HOST a DNS name (IP literals are refused later: they need no DNS). */
+export const DNS_ADDRESS_PATTERN = `^${DNS_NAME}:${PORT}$`;
+/** `system`, or an IP with an optional port: `10.96.0.10`, `127.0.0.1:5353`, `::1`, `[::1]:5353`. */
+export const DNS_SERVER_PATTERN = `^(?:system|[0-9.]+(?::${PORT})?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::${PORT})?)$`;
 /** `client-ip`, or `header:NAME` where NAME is an HTTP header name (an RFC 9110 token). */
 export const HASH_KEY_PATTERN = "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$";
 
@@ -69,6 +162,17 @@ const duration = (description: string, dflt: string | number) =>
     anyOf: [
       { type: 'string', pattern: DURATION_PATTERN },
       { type: 'number', minimum: 0 },
+    ],
+  }) as const;
+
+/** A whole number within bounds; a string of digits is accepted too, since flags and env vars are strings. */
+const wholeNumber = (description: string, dflt: string | number, minimum: number, maximum: number) =>
+  ({
+    description,
+    default: dflt,
+    anyOf: [
+      { type: 'integer', minimum, maximum },
+      { type: 'string', pattern: '^\\d{1,9}$' },
     ],
   }) as const;
 
@@ -94,6 +198,13 @@ export const CONFIG_SCHEMA = {
       pattern: ADMIN_PATTERN,
       default: DEFAULTS.admin,
     },
+    adminToken: {
+      description:
+        'Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.',
+      type: 'string',
+      pattern: ADMIN_TOKEN_PATTERN,
+      default: DEFAULTS.adminToken,
+    },
     watchDirs: {
       description:
         'Directories to watch for backend files. In the config file, relative paths are resolved against the file\'s folder.',
@@ -106,6 +217,44 @@ export const CONFIG_SCHEMA = {
       type: 'array',
       items: { type: 'string', minLength: 1 },
       default: DEFAULTS.backends,
+    },
+    dnsSrv: {
+      description:
+        'DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.',
+      type: 'array',
+      items: { type: 'string', pattern: DNS_NAME_PATTERN },
+      default: DEFAULTS.dnsSrv,
+    },
+    dnsA: {
+      description:
+        'DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.',
+      type: 'array',
+      items: { type: 'string', pattern: DNS_ADDRESS_PATTERN },
+      default: DEFAULTS.dnsA,
+    },
+    dnsServer: {
+      description:
+        'DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.',
+      type: 'string',
+      pattern: DNS_SERVER_PATTERN,
+      default: DEFAULTS.dnsServer,
+    },
+    dnsMinInterval: duration(
+      'Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).',
+      DEFAULTS.dnsMinInterval,
+    ),
+    dnsMaxInterval: duration(
+      'Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).',
+      DEFAULTS.dnsMaxInterval,
+    ),
+    dnsEmptyAfter: {
+      description:
+        'How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name\'s backends are removed, so one flap does not empty the pool.',
+      default: DEFAULTS.dnsEmptyAfter,
+      anyOf: [
+        { type: 'integer', minimum: 1, maximum: 100 },
+        { type: 'string', pattern: '^(?:[1-9]\\d?|100)$' },
+      ],
     },
     strategy: {
       description: `Load-balancing strategy: a built-in name (${BUILTIN_STRATEGIES.join(', ')}), or the path of a .js or .mjs module that exports a custom strategy.`,
@@ -126,6 +275,101 @@ export const CONFIG_SCHEMA = {
     drainTimeout: duration(
       'How long in-flight requests may run to completion when bulb shuts down or a backend is removed.',
       DEFAULTS.drainTimeout,
+    ),
+    shutdownDelay: duration(
+      'On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).',
+      DEFAULTS.shutdownDelay,
+    ),
+    retries: wholeNumber(
+      'How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).',
+      DEFAULTS.retries,
+      0,
+      10,
+    ),
+    retryBudget: wholeNumber(
+      'At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.',
+      DEFAULTS.retryBudget,
+      0,
+      100,
+    ),
+    retryBodyLimit: wholeNumber(
+      'Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.',
+      DEFAULTS.retryBodyLimit,
+      0,
+      67108864,
+    ),
+    panicThreshold: wholeNumber(
+      'Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.',
+      DEFAULTS.panicThreshold,
+      0,
+      100,
+    ),
+    slowStart: duration(
+      'A new or recovered backend\'s weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file\'s slowStart overrides it.',
+      DEFAULTS.slowStart,
+    ),
+    healthMode: {
+      description:
+        'Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file\'s health block overrides every health setting for its backends.',
+      type: 'string',
+      enum: HEALTH_MODES,
+      default: DEFAULTS.healthMode,
+    },
+    healthPath: {
+      description: 'Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).',
+      type: 'string',
+      pattern: HEALTH_PATH_PATTERN,
+      default: DEFAULTS.healthPath,
+    },
+    healthStatus: {
+      description: 'Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.',
+      type: 'string',
+      pattern: HEALTH_STATUS_PATTERN,
+      default: DEFAULTS.healthStatus,
+    },
+    healthInterval: duration(
+      'Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.',
+      DEFAULTS.healthInterval,
+    ),
+    healthTimeout: duration('How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.', DEFAULTS.healthTimeout),
+    healthRise: wholeNumber('Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).', DEFAULTS.healthRise, 1, 100),
+    healthFall: wholeNumber('Consecutive failing checks that take a healthy backend out (HAProxy fall).', DEFAULTS.healthFall, 1, 100),
+    healthInitial: {
+      description:
+        'State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).',
+      type: 'string',
+      enum: ['healthy', 'unhealthy'],
+      default: DEFAULTS.healthInitial,
+    },
+    outlierConsecutive: wholeNumber(
+      'Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.',
+      DEFAULTS.outlierConsecutive,
+      0,
+      1000,
+    ),
+    outlierBaseEjection: duration(
+      'How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.',
+      DEFAULTS.outlierBaseEjection,
+    ),
+    outlierMaxEjectionPercent: wholeNumber(
+      'At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.',
+      DEFAULTS.outlierMaxEjectionPercent,
+      0,
+      100,
+    ),
+    headerTimeout: duration(
+      'A client must send its request headers within this time, or its connection is closed (slowloris protection).',
+      DEFAULTS.headerTimeout,
+    ),
+    bodyTimeout: duration(
+      'While a client sends a request body, it may pause for at most this long before its connection is closed.',
+      DEFAULTS.bodyTimeout,
+    ),
+    maxConnections: wholeNumber(
+      'Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.',
+      DEFAULTS.maxConnections,
+      0,
+      1000000,
     ),
     logLevel: {
       description: `Log level: ${LOG_LEVELS.join(', ')}.`,
@@ -155,6 +399,19 @@ export interface SettingOption {
 const DURATION_EXPECTED = 'a duration (use 250ms, 2s, 1m; a bare number means seconds)';
 const DURATION_RULE = 'must be a duration like 250ms, 2s or 1m, or a number of seconds';
 
+/** The options-table entry of a `wholeNumber` setting. */
+function wholeNumberOption(key: SettingKey, flag: `--${string}`, env: `BULB_${string}`, value: string, min: number, max: number): SettingOption {
+  return {
+    key,
+    flag,
+    env,
+    value,
+    repeatable: false,
+    expected: `a whole number from ${min} to ${max}`,
+    rule: `must be a whole number from ${min} to ${max}`,
+  };
+}
+
 /** Every setting, in `--help` order. */
 export const OPTIONS: readonly SettingOption[] = Object.freeze([
   {
@@ -176,6 +433,15 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
     rule: 'must match HOST:PORT or be off',
   },
   {
+    key: 'adminToken',
+    flag: '--admin-token',
+    env: 'BULB_ADMIN_TOKEN',
+    value: 'TOKEN',
+    repeatable: false,
+    expected: 'a token of printable ASCII characters without spaces',
+    rule: 'must be printable ASCII characters without spaces',
+  },
+  {
     key: 'watchDirs',
     flag: '--watch-dir',
     env: 'BULB_WATCH_DIR',
@@ -192,6 +458,60 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
     repeatable: true,
     expected: 'a backend URL',
     rule: 'must be a list of backend URLs',
+  },
+  {
+    key: 'dnsSrv',
+    flag: '--dns-srv',
+    env: 'BULB_DNS_SRV',
+    value: 'NAME',
+    repeatable: true,
+    expected: 'a DNS name',
+    rule: 'must be a list of DNS names',
+  },
+  {
+    key: 'dnsA',
+    flag: '--dns-a',
+    env: 'BULB_DNS_A',
+    value: 'HOST:PORT',
+    repeatable: true,
+    expected: 'HOST:PORT with HOST a DNS name',
+    rule: 'must be a list of HOST:PORT with HOST a DNS name',
+  },
+  {
+    key: 'dnsServer',
+    flag: '--dns-server',
+    env: 'BULB_DNS_SERVER',
+    value: 'IP[:PORT]|system',
+    repeatable: false,
+    expected: 'IP[:PORT] or system',
+    rule: 'must be IP[:PORT] or system',
+  },
+  {
+    key: 'dnsMinInterval',
+    flag: '--dns-min-interval',
+    env: 'BULB_DNS_MIN_INTERVAL',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  {
+    key: 'dnsMaxInterval',
+    flag: '--dns-max-interval',
+    env: 'BULB_DNS_MAX_INTERVAL',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  {
+    key: 'dnsEmptyAfter',
+    flag: '--dns-empty-after',
+    env: 'BULB_DNS_EMPTY_AFTER',
+    value: 'N',
+    repeatable: false,
+    expected: 'a whole number from 1 to 100',
+    rule: 'must be a whole number from 1 to 100',
   },
   {
     key: 'strategy',
@@ -229,6 +549,114 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
     expected: DURATION_EXPECTED,
     rule: DURATION_RULE,
   },
+  {
+    key: 'shutdownDelay',
+    flag: '--shutdown-delay',
+    env: 'BULB_SHUTDOWN_DELAY',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  wholeNumberOption('retries', '--retries', 'BULB_RETRIES', 'N', 0, 10),
+  wholeNumberOption('retryBudget', '--retry-budget', 'BULB_RETRY_BUDGET', 'PERCENT', 0, 100),
+  wholeNumberOption('retryBodyLimit', '--retry-body-limit', 'BULB_RETRY_BODY_LIMIT', 'BYTES', 0, 67108864),
+  wholeNumberOption('panicThreshold', '--panic-threshold', 'BULB_PANIC_THRESHOLD', 'PERCENT', 0, 100),
+  {
+    key: 'slowStart',
+    flag: '--slow-start',
+    env: 'BULB_SLOW_START',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  {
+    key: 'healthMode',
+    flag: '--health-mode',
+    env: 'BULB_HEALTH_MODE',
+    value: 'auto|http|tcp|off',
+    repeatable: false,
+    expected: `a health mode (${HEALTH_MODES.join(', ')})`,
+    rule: `must be one of ${HEALTH_MODES.join(', ')}`,
+  },
+  {
+    key: 'healthPath',
+    flag: '--health-path',
+    env: 'BULB_HEALTH_PATH',
+    value: 'PATH',
+    repeatable: false,
+    expected: 'a path starting with /',
+    rule: 'must be a path starting with /',
+  },
+  {
+    key: 'healthStatus',
+    flag: '--health-status',
+    env: 'BULB_HEALTH_STATUS',
+    value: 'CODE|FROM-TO',
+    repeatable: false,
+    expected: 'a status code or range such as 200-399',
+    rule: 'must be a status code or range such as 200-399',
+  },
+  {
+    key: 'healthInterval',
+    flag: '--health-interval',
+    env: 'BULB_HEALTH_INTERVAL',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  {
+    key: 'healthTimeout',
+    flag: '--health-timeout',
+    env: 'BULB_HEALTH_TIMEOUT',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  wholeNumberOption('healthRise', '--health-rise', 'BULB_HEALTH_RISE', 'N', 1, 100),
+  wholeNumberOption('healthFall', '--health-fall', 'BULB_HEALTH_FALL', 'N', 1, 100),
+  {
+    key: 'healthInitial',
+    flag: '--health-initial',
+    env: 'BULB_HEALTH_INITIAL',
+    value: 'healthy|unhealthy',
+    repeatable: false,
+    expected: 'healthy or unhealthy',
+    rule: 'must be healthy or unhealthy',
+  },
+  wholeNumberOption('outlierConsecutive', '--outlier-consecutive', 'BULB_OUTLIER_CONSECUTIVE', 'N', 0, 1000),
+  {
+    key: 'outlierBaseEjection',
+    flag: '--outlier-base-ejection',
+    env: 'BULB_OUTLIER_BASE_EJECTION',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  wholeNumberOption('outlierMaxEjectionPercent', '--outlier-max-ejection-percent', 'BULB_OUTLIER_MAX_EJECTION_PERCENT', 'PERCENT', 0, 100),
+  {
+    key: 'headerTimeout',
+    flag: '--header-timeout',
+    env: 'BULB_HEADER_TIMEOUT',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  {
+    key: 'bodyTimeout',
+    flag: '--body-timeout',
+    env: 'BULB_BODY_TIMEOUT',
+    value: 'DURATION',
+    repeatable: false,
+    expected: DURATION_EXPECTED,
+    rule: DURATION_RULE,
+  },
+  wholeNumberOption('maxConnections', '--max-connections', 'BULB_MAX_CONNECTIONS', 'N', 0, 1000000),
   {
     key: 'logLevel',
     flag: '--log-level',

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../discovery/source.js';
@@ -9,8 +10,15 @@ export interface SourceStatus {
   readonly name: string;
   readonly synced: boolean;
   readonly lastSnapshotAt: string | undefined;
+  /** The last report that carried no source-wide error (a file may still have been rejected). */
+  readonly lastSyncAt: string | undefined;
   readonly backends: number;
+  /** The source-wide error of the latest report; undefined once the source recovers. */
   readonly error: string | undefined;
+  /** The most recent source-wide error, kept after the source recovers, so an operator can see what happened. */
+  readonly lastError: { readonly message: string; readonly at: string } | undefined;
+  /** How many reports carried a source-wide error (each failed poll or read counts). */
+  readonly errors: number;
   readonly problems: Snapshot['problems'];
 }
 
@@ -25,6 +33,8 @@ export interface SourceStatus {
 export class Controller {
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly reportedAt = new Map<string, Date>();
+  private readonly syncedAt = new Map<string, Date>();
+  private readonly lastErrors = new Map<string, { message: string; at: Date; count: number }>();
   private scheduled = false;
   private stopped = false;
   private readonly pool: Pool;
@@ -32,7 +42,7 @@ export class Controller {
   private readonly log: Logger;
   /** How many reconciles changed something; for tests and metrics. */
   reconciles = 0;
-  private readonly listeners: Array<(p: Plan) => void> = [];
+  private readonly listeners: Array<(p: Plan, durationMs: number) => void> = [];
 
   constructor(pool: Pool, sourceOrder: readonly string[], log: Logger) {
     this.pool = pool;
@@ -48,7 +58,13 @@ export class Controller {
   /** Called by sources; never throws, never blocks. */
   readonly report = (snapshot: Snapshot): void => {
     if (this.stopped) return;
-    this.reportedAt.set(snapshot.source, new Date());
+    const now = new Date();
+    this.reportedAt.set(snapshot.source, now);
+    if (snapshot.error === undefined) this.syncedAt.set(snapshot.source, now);
+    else {
+      const count = (this.lastErrors.get(snapshot.source)?.count ?? 0) + 1;
+      this.lastErrors.set(snapshot.source, { message: snapshot.error, at: now, count });
+    }
     const previous = this.snapshots.get(snapshot.source);
     if (previous && isDeepStrictEqual(previous, snapshot)) return;
     if (snapshot.error && snapshot.error !== previous?.error) {
@@ -58,19 +74,24 @@ export class Controller {
     this.schedule();
   };
 
-  onPlan(listener: (p: Plan) => void): void {
+  /** Called after every reconcile that changed the pool, with how long planning and applying took. */
+  onPlan(listener: (p: Plan, durationMs: number) => void): void {
     this.listeners.push(listener);
   }
 
   sources(): SourceStatus[] {
     return this.sourceOrder.map((name) => {
       const s = this.snapshots.get(name);
+      const lastError = this.lastErrors.get(name);
       return {
         name,
         synced: s !== undefined,
         lastSnapshotAt: this.reportedAt.get(name)?.toISOString(),
+        lastSyncAt: this.syncedAt.get(name)?.toISOString(),
         backends: s?.backends.length ?? 0,
         error: s?.error,
+        lastError: lastError && { message: lastError.message, at: lastError.at.toISOString() },
+        errors: lastError?.count ?? 0,
         problems: s?.problems ?? [],
       };
     });
@@ -79,6 +100,7 @@ export class Controller {
   /** Runs one reconcile now. Public for tests; normal flow goes through `report`. */
   reconcile(): Plan {
     this.scheduled = false;
+    const started = performance.now();
     const desired = desiredState(this.snapshots, this.sourceOrder);
     const actual = new Map<string, ActualBackend>();
     for (const b of this.pool.all()) actual.set(b.id, b);
@@ -88,6 +110,7 @@ export class Controller {
     for (const spec of p.add) this.pool.add(spec);
     for (const spec of p.update) this.pool.update(spec);
     for (const id of p.drain) this.pool.drain(id);
+    const durationMs = performance.now() - started;
     this.reconciles++;
     this.log.info(
       {
@@ -98,7 +121,7 @@ export class Controller {
       },
       'pool changed',
     );
-    for (const l of this.listeners) l(p);
+    for (const l of this.listeners) l(p, durationMs);
     return p;
   }
 

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { BackendSpec } from '../discovery/source.js';
 
 /** What the pool currently holds, as far as planning needs to know. */
@@ -9,7 +10,7 @@ export interface ActualBackend {
 /** The changes that bring the pool to the desired state. Empty when they already agree. */
 export interface Plan {
   readonly add: readonly BackendSpec[];
-  /** Specs whose weight, url or source changed, or draining backends the desired state names again. */
+  /** Specs whose weight, priority, url or source changed, or draining backends the desired state names again. */
   readonly update: readonly BackendSpec[];
   /** Ids of active backends no longer desired. */
   readonly drain: readonly string[];
@@ -19,8 +20,9 @@ export function isEmptyPlan(p: Plan): boolean {
   return p.add.length === 0 && p.update.length === 0 && p.drain.length === 0;
 }
 
+/** Specs are plain frozen values, so any field a source adds (weight, priority, health, limits) counts as a change. */
 function sameSpec(a: BackendSpec, b: BackendSpec): boolean {
-  return a.url === b.url && a.weight === b.weight && a.source === b.source && a.origin === b.origin;
+  return isDeepStrictEqual(a, b);
 }
 
 /**

@@ -18,8 +18,68 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { DURATION_PATTERN, parseDuration } from '../config/duration.js';
+import { HEALTH_PATH_PATTERN, HEALTH_STATUS_PATTERN } from '../config/schema.js';
 import { parseBackendUrl } from './backend-url.js';
-import type { BackendSpec, SourceProblem } from './source.js';
+import type { BackendHealthSpec, BackendSpec, SourceProblem } from './source.js';
+
+/** A backend file's `health` block: the `--health-*` settings for this backend only (see docs/health.md). */
+const HEALTH_BLOCK_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Active health checks for this backend; every field defaults to the matching --health-* setting.',
+  properties: {
+    mode: { type: 'string', enum: ['http', 'tcp', 'off'], description: 'http, tcp or off; http when a path is given.' },
+    path: { type: 'string', pattern: HEALTH_PATH_PATTERN, minLength: 1, description: 'Path an HTTP check GETs, e.g. /ready.' },
+    status: { type: 'string', pattern: HEALTH_STATUS_PATTERN, description: 'Accepted statuses: 200 or 200-399.' },
+    interval: { anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 0 }], description: 'Time between checks.' },
+    timeout: { anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 0 }], description: 'Time a check may take.' },
+    rise: { type: 'integer', minimum: 1, maximum: 100, description: 'Consecutive passes that bring the backend back.' },
+    fall: { type: 'integer', minimum: 1, maximum: 100, description: 'Consecutive failures that take it out.' },
+  },
+} as const;
+
+/** What each `health` field must be, for problems (ajv's anyOf and pattern errors say nothing useful). */
+const HEALTH_FIELD_RULES: Readonly<Record<string, string>> = {
+  mode: 'must be http, tcp or off',
+  path: 'must be a path starting with /',
+  status: 'must be a status code or range such as 200-399',
+  interval: 'must be a duration like 250ms, 2s or 1m, or a number of seconds (at least 50ms)',
+  timeout: 'must be a duration like 250ms, 2s or 1m, or a number of seconds (at least 10ms)',
+  rise: 'must be a whole number from 1 to 100',
+  fall: 'must be a whole number from 1 to 100',
+};
+
+/** The raw `health` block (already validated by the schema) → a frozen spec; durations in ms. */
+function healthSpec(raw: Record<string, unknown>): BackendHealthSpec {
+  const status = typeof raw['status'] === 'string' ? raw['status'].split('-').map(Number) : undefined;
+  const ms = (v: unknown): number | undefined => (typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined);
+  const spec: BackendHealthSpec = {
+    ...(raw['mode'] !== undefined && { mode: raw['mode'] as 'http' | 'tcp' | 'off' }),
+    ...(raw['path'] !== undefined && { path: raw['path'] as string }),
+    ...(status !== undefined && { status: Object.freeze([status[0]!, status[1] ?? status[0]!] as const) }),
+    ...(raw['interval'] !== undefined && { intervalMs: ms(raw['interval']) }),
+    ...(raw['timeout'] !== undefined && { timeoutMs: ms(raw['timeout']) }),
+    ...(raw['rise'] !== undefined && { rise: raw['rise'] as number }),
+    ...(raw['fall'] !== undefined && { fall: raw['fall'] as number }),
+  };
+  return Object.freeze(spec);
+}
+
+/** Checks on a valid `health` block the schema cannot express; returns [field, message] pairs. */
+function healthProblems(raw: Record<string, unknown>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const interval = typeof raw['interval'] === 'string' || typeof raw['interval'] === 'number' ? parseDuration(raw['interval']) : undefined;
+  const timeout = typeof raw['timeout'] === 'string' || typeof raw['timeout'] === 'number' ? parseDuration(raw['timeout']) : undefined;
+  if (interval !== undefined && (interval < 50 || interval > 2 ** 31 - 1)) out.push(['interval', `interval ${HEALTH_FIELD_RULES['interval']} (got ${show(raw['interval'])})`]);
+  if (timeout !== undefined && (timeout < 10 || timeout > 2 ** 31 - 1)) out.push(['timeout', `timeout ${HEALTH_FIELD_RULES['timeout']} (got ${show(raw['timeout'])})`]);
+  if (typeof raw['status'] === 'string') {
+    const [from, to] = raw['status'].split('-').map(Number);
+    if (to !== undefined && to < from!) out.push(['status', `status range ${raw['status']} is empty (FROM must not exceed TO)`]);
+  }
+  if (raw['mode'] === 'tcp' && raw['path'] !== undefined) out.push(['path', 'path is set but mode is tcp (a TCP check sends no request)']);
+  return out;
+}
 
 /** Largest accepted `weight`. Large enough for any real ratio, small enough that sums of weights stay exact. */
 export const MAX_WEIGHT = 1_000_000;
@@ -59,6 +119,20 @@ export const BACKEND_FILE_SCHEMA = {
           type: 'string',
           pattern: BACKEND_ID_PATTERN,
           description: 'Stable identity; defaults to HOST:PORT of the url.',
+        },
+        maxConnections: {
+          type: 'integer',
+          minimum: 1,
+          maximum: MAX_WEIGHT,
+          description: 'At most this many requests in flight to this backend; at the limit every strategy skips it.',
+        },
+        health: HEALTH_BLOCK_SCHEMA,
+        slowStart: {
+          anyOf: [
+            { type: 'string', pattern: DURATION_PATTERN },
+            { type: 'number', minimum: 0 },
+          ],
+          description: 'Ramp this backend\'s weight up linearly over this time when it is new or recovers (overrides --slow-start).',
         },
       },
     },
@@ -137,7 +211,7 @@ export function parseBackendFile(file: string, text: string, source: string): Ba
     const at = isArray ? `/${i}` : '';
     if (problems.some((p) => p.pointer === at || p.pointer.startsWith(`${at}/`))) return;
     // The schema passed for this entry: an object with a string url and a valid optional weight and id.
-    const entry = raw as { url: string; weight?: number; id?: string };
+    const entry = raw as { url: string; weight?: number; id?: string; maxConnections?: number; slowStart?: string | number; health?: Record<string, unknown> };
     const parsed = parseBackendUrl(entry.url);
     if ('error' in parsed) {
       problems.push(problem(file, `${at}/url`, `url: ${parsed.error}`));
@@ -150,8 +224,23 @@ export function parseBackendFile(file: string, text: string, source: string): Ba
       problems.push(problem(file, where, `duplicate id "${id}": entry ${earlier} already uses it`));
       return;
     }
+    if (entry.health !== undefined) {
+      const bad = healthProblems(entry.health);
+      for (const [field, message] of bad) problems.push(problem(file, `${at}/health/${field}`, message));
+      if (bad.length > 0) return;
+    }
     firstById.set(id, at);
-    backends.push(Object.freeze({ id, url: parsed.url, weight: entry.weight ?? 1, source, origin: file }));
+    const spec: BackendSpec = {
+      id,
+      url: parsed.url,
+      weight: entry.weight ?? 1,
+      source,
+      origin: file,
+      ...(entry.maxConnections !== undefined && { maxConnections: entry.maxConnections }),
+      ...(entry.slowStart !== undefined && { slowStartMs: parseDuration(entry.slowStart) ?? 0 }),
+      ...(entry.health !== undefined && { health: healthSpec(entry.health) }),
+    };
+    backends.push(Object.freeze(spec));
     pointers.push(at);
   });
 
@@ -181,25 +270,38 @@ function schemaProblem(file: string, e: ErrorObject, doc: unknown): SourceProble
   const at = e.instancePath;
   const value = valueAt(doc, at);
   const field = at.slice(at.lastIndexOf('/') + 1);
+  // Every keyword failing inside slowStart's anyOf says the same thing; problems are de-duplicated by the caller.
+  if (field === 'slowStart') return problem(file, at, `slowStart must be a duration like 250ms, 2s or 1m, or a number of seconds (got ${show(value)})`);
+  // Inside a health block: one message per field, phrased for it.
+  const inHealth = /\/health(?:\/([^/]+))?$/.exec(at);
+  if (inHealth && e.keyword !== 'if') {
+    if (e.keyword === 'additionalProperties') {
+      const name = String((e.params as { additionalProperty: string }).additionalProperty);
+      return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" in health (allowed: ${Object.keys(HEALTH_BLOCK_SCHEMA.properties).join(', ')})`);
+    }
+    const hf = inHealth[1];
+    if (hf === undefined) return problem(file, at, `health must be an object like {"path": "/ready"} (got ${describe(value)})`);
+    return problem(file, at, `health.${hf} ${HEALTH_FIELD_RULES[hf] ?? 'is invalid'} (got ${show(value)})`);
+  }
   switch (e.keyword) {
     case 'if':
       return undefined;
     case 'additionalProperties': {
       const name = String((e.params as { additionalProperty: string }).additionalProperty);
-      return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" (allowed: url, weight, id)`);
+      return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" (allowed: ${Object.keys(BACKEND_FILE_SCHEMA.definitions.backend.properties).join(', ')})`);
     }
     case 'required': {
       const name = String((e.params as { missingProperty: string }).missingProperty);
       return problem(file, at, `missing required field "${name}"`);
     }
     case 'type':
-      if (field === 'weight') return problem(file, at, `weight must be an integer >= 1 (got ${show(value)})`);
+      if (field === 'weight' || field === 'maxConnections') return problem(file, at, `${field} must be an integer >= 1 (got ${show(value)})`);
       if (field === 'url' || field === 'id') return problem(file, at, `${field} must be a string (got ${show(value)})`);
       return problem(file, at, `expected a backend object like {"url": "http://10.0.0.5:8080"} (got ${describe(value)})`);
     case 'minimum':
-      return problem(file, at, `weight must be an integer >= 1 (got ${show(value)})`);
+      return problem(file, at, `${field} must be an integer >= 1 (got ${show(value)})`);
     case 'maximum':
-      return problem(file, at, `weight must be an integer <= ${MAX_WEIGHT} (got ${show(value)})`);
+      return problem(file, at, `${field} must be an integer <= ${MAX_WEIGHT} (got ${show(value)})`);
     case 'pattern':
       return problem(file, at, `id must be 1 to 128 characters from A-Z a-z 0-9 . _ : - (got ${show(value)})`);
     default:

@@ -13,10 +13,34 @@ export interface BackendSpec {
   readonly url: string;
   /** Integer >= 1. Relative share for the weighted strategies. */
   readonly weight: number;
+  /**
+   * RFC 2782 priority, lower preferred; absent means 0. Only DNS SRV sets it. Within one source, only the
+   * healthy backends of the lowest priority that has any are routable; the next group takes over when the
+   * whole group is down (see `Pool.rebuild`). Priorities of different sources are not compared.
+   */
+  readonly priority?: number;
   /** Which source declared it (the source's name). */
   readonly source: string;
   /** Where inside the source, for people: a file path, a DNS name, `--backend`. */
   readonly origin: string;
+  /** At most this many requests in flight; at the limit the pool leaves it out of `routable`. Absent: no limit. */
+  readonly maxConnections?: number;
+  /** Slow-start ramp for this backend, ms; absent: the `--slow-start` default. */
+  readonly slowStartMs?: number;
+  /** Active health-check settings for this backend (a backend file's `health` block); each absent field takes the `--health-*` default. Frozen. */
+  readonly health?: BackendHealthSpec;
+}
+
+/** A backend file's `health` block, parsed (durations in ms). Every field is optional. */
+export interface BackendHealthSpec {
+  readonly mode?: 'http' | 'tcp' | 'off';
+  readonly path?: string;
+  /** Accepted HTTP statuses, inclusive: `[200, 399]`. */
+  readonly status?: readonly [number, number];
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly rise?: number;
+  readonly fall?: number;
 }
 
 /** A piece of a source's input that was rejected; the rest of the source is still applied. */

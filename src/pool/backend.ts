@@ -37,8 +37,21 @@ export class Backend {
   /** The current declaration; replaced (never mutated) on update. */
   spec: BackendSpec;
   state: BackendState = 'active';
-  /** Routable as far as health is concerned. Always true until health checks set it. */
-  healthy = true;
+  /**
+   * Health has two independent causes, each set only through `Pool.setHealth`: active checks failing
+   * (`checksFailing`, cleared when `rise` checks pass) and outlier ejection (`ejectedUntil`, epoch ms, cleared by
+   * passive health when the time is up; the pool itself never reads the clock). Either one takes the backend out.
+   */
+  checksFailing = false;
+  ejectedUntil: number | undefined = undefined;
+  /** Times outlier detection has ejected this backend (a counter, never reset; metrics read it). */
+  ejections = 0;
+  /**
+   * Taken out of rotation by an operator (`POST /backends/{id}/drain`). Unlike `state`, no reconcile touches
+   * it: the backend stays in the pool, keeps its counters and in-flight requests, and gets no new requests
+   * until it is undrained by hand or its source stops declaring it.
+   */
+  adminDrained = false;
   /** Requests sent and not yet finished. */
   inflight = 0;
   /** Peak-EWMA of time to response headers, in ms. */
@@ -48,8 +61,17 @@ export class Backend {
   lastError: string | undefined;
   /** One keep-alive agent per backend, so each backend's sockets are pooled and closed on their own. */
   readonly agent: http.Agent;
+  /** Open WebSocket tunnels through this backend; closed when a drain times out. */
+  readonly tunnels = new Set<import('node:stream').Duplex>();
   /** Set by the pool: called when `inflight` drops to zero, so a draining backend can leave at once. */
   onIdle: ((backend: Backend) => void) | undefined;
+  /** Set by the pool: called when `inflight` reaches or leaves `spec.maxConnections`. */
+  onSaturation: ((backend: Backend) => void) | undefined;
+  /** Slow start: when the current ramp began (epoch ms), and the weight strategies see meanwhile. Pool-managed. */
+  rampStartedAt: number | undefined;
+  rampWeight: number | undefined;
+  /** Set by the pool: called with every finished request's outcome (passive health listens through `Pool.onOutcome`). */
+  onOutcome: ((backend: Backend, outcome: Outcome) => void) | undefined;
   private lastSampleAt = 0;
 
   constructor(spec: BackendSpec, agentSettings: AgentSettings = DEFAULT_AGENT_SETTINGS) {
@@ -70,8 +92,36 @@ export class Backend {
     return this.spec.url;
   }
 
+  /** The weight strategies use: the configured weight, or less while slow start ramps it up. */
   get weight(): number {
-    return this.spec.weight;
+    return this.rampWeight ?? this.spec.weight;
+  }
+
+  /** At its `maxConnections` limit: the pool leaves it out of `routable` until a request finishes. */
+  get saturated(): boolean {
+    const max = this.spec.maxConnections;
+    return max !== undefined && this.inflight >= max;
+  }
+
+  /** Routable as far as health is concerned: neither failing active checks nor ejected. */
+  get healthy(): boolean {
+    return !this.checksFailing && this.ejectedUntil === undefined;
+  }
+
+  /** Why the backend is unhealthy (failing checks win when both hold, as they last longer), or null when healthy. */
+  get unhealthyReason(): 'failing-checks' | 'ejected' | null {
+    if (this.checksFailing) return 'failing-checks';
+    return this.ejectedUntil === undefined ? null : 'ejected';
+  }
+
+  /** When the current unhealthy state ends by itself: the ejection's end (epoch ms), else undefined (checks decide). */
+  get unhealthyUntil(): number | undefined {
+    return this.checksFailing ? undefined : this.ejectedUntil;
+  }
+
+  /** May receive new requests: active, healthy and not drained by an operator. The pool's `routable` is these. */
+  get routable(): boolean {
+    return this.state === 'active' && this.healthy && !this.adminDrained && !this.saturated;
   }
 
   /**
@@ -81,6 +131,7 @@ export class Backend {
   begin(): { responded: () => void; done: (outcome: Outcome) => void } {
     this.inflight++;
     this.requests++;
+    if (this.inflight === this.spec.maxConnections && this.onSaturation) this.onSaturation(this);
     const started = performance.now();
     let finished = false;
     return {
@@ -94,10 +145,12 @@ export class Backend {
         if (finished) return;
         finished = true;
         this.inflight--;
+        if (this.inflight + 1 === this.spec.maxConnections && this.onSaturation) this.onSaturation(this);
         if (outcome.error !== undefined) {
           this.failures++;
           this.lastError = outcome.error;
         }
+        if (this.onOutcome) this.onOutcome(this, outcome);
         if (this.inflight === 0 && this.onIdle) this.onIdle(this);
       },
     };
@@ -105,7 +158,10 @@ export class Backend {
 
   /** Close idle sockets and refuse new ones; in-flight sockets are destroyed too when `force`. */
   close(force: boolean): void {
-    if (force) this.agent.destroy();
+    if (force) {
+      this.agent.destroy();
+      for (const t of this.tunnels) t.destroy();
+    }
     else {
       // Free sockets only: in-flight requests keep theirs until they finish.
       for (const sockets of Object.values(this.agent.freeSockets)) for (const s of sockets ?? []) s.destroy();

@@ -1,5 +1,5 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../log.js';
@@ -7,7 +7,7 @@ import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
 import { prepareRequestHeaders, prepareResponseHeaders } from './headers.js';
-import { errorCode, mayRetry } from './retry.js';
+import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
 
 export interface ProxyOptions {
   readonly pool: Pool;
@@ -16,6 +16,12 @@ export interface ProxyOptions {
   readonly upstreamTimeoutMs: number;
   /** How many times a failed attempt may be sent to another backend. */
   readonly retries: number;
+  /** At most this percentage of recent requests may be retries. */
+  readonly retryBudgetPercent: number;
+  /** Request bodies up to this many bytes are buffered so the request can be retried; larger ones are streamed. */
+  readonly retryBodyLimit: number;
+  /** A client sending a body may pause this long at most (slow-body protection). */
+  readonly bodyTimeoutMs: number;
   readonly log: Logger;
   /** Told about every finished exchange and retry; metrics hang off this, not off the request path's internals. */
   readonly observer?: ProxyObserver;
@@ -40,6 +46,11 @@ interface Attempt {
 interface Exchange {
   readonly started: number;
   readonly clientWantsClose: boolean;
+  readonly method: string;
+  /** The whole request body when it was buffered for retries; `undefined` when there is none or it streams. */
+  body: Buffer | undefined;
+  /** Whether a retry could send the same body again (no body, or buffered whole). */
+  replayable: boolean;
   tried: Backend[];
   current: Attempt | undefined;
   clientGone: boolean;
@@ -72,10 +83,13 @@ function reply(res: ServerResponse, status: keyof typeof BODIES): void {
 export class Proxy {
   private readonly opts: ProxyOptions;
   private readonly server: httpProxy;
+  private readonly budget: RetryBudget;
 
   constructor(opts: ProxyOptions) {
     this.opts = opts;
-    this.server = httpProxy.createProxyServer({ xfwd: false, changeOrigin: false, ws: true });
+    this.budget = new RetryBudget({ percent: opts.retryBudgetPercent });
+    // selfHandleResponse: bulb writes the response itself, so it can still retry a 503 before the client sees it.
+    this.server = httpProxy.createProxyServer({ xfwd: false, changeOrigin: false, ws: true, selfHandleResponse: true });
     // Every error path has a handler: http-proxy emits 'error' when no per-call callback applies.
     this.server.on('error', (err: Error) => this.opts.log.debug({ err: errorCode(err) }, 'proxy error after response'));
     this.server.on('econnreset', (_err: Error, req: IncomingMessage) => {
@@ -96,17 +110,40 @@ export class Proxy {
         attempt.responded();
       });
     });
-    this.server.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
+    this.server.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
       const ex = (req as Tracked)[kExchange];
-      prepareResponseHeaders(proxyRes.headers, ex?.clientWantsClose ?? false);
+      if (!ex?.current || ex.clientGone) {
+        proxyRes.resume();
+        return;
+      }
+      const status = proxyRes.statusCode ?? 502;
+      if (status === 503 && this.retry(ex, { kind: 'status', status })) {
+        // Drain the body so the keep-alive socket goes back to the pool, then try another backend.
+        proxyRes.resume();
+        this.finishAttempt(ex.current, { status });
+        this.attempt(req, res, ex);
+        return;
+      }
+      this.respond(proxyRes, res, ex);
     });
   }
 
   /** The traffic server's 'request' handler. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const { clientWantsClose } = prepareRequestHeaders(req, false);
-    const ex: Exchange = { started: performance.now(), clientWantsClose, tried: [], current: undefined, clientGone: false };
+    const withBody = hasBody(req);
+    const ex: Exchange = {
+      started: performance.now(),
+      clientWantsClose,
+      method: req.method ?? 'GET',
+      body: undefined,
+      replayable: !withBody,
+      tried: [],
+      current: undefined,
+      clientGone: false,
+    };
     (req as Tracked)[kExchange] = ex;
+    this.budget.request();
     res.once('close', () => {
       const attempt = ex.current;
       if (!res.writableFinished) {
@@ -118,6 +155,20 @@ export class Proxy {
       if (attempt) this.finishAttempt(attempt, { status: res.statusCode });
       this.accessLog(req, res, ex);
     });
+    if (withBody) this.watchBody(req);
+    const length = Number(req.headers['content-length']);
+    if (withBody && this.opts.retries > 0 && req.headers['transfer-encoding'] === undefined && length <= this.opts.retryBodyLimit) {
+      // Small bodies are read whole first (as nginx's proxy_request_buffering does), so a retry can resend them.
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.once('end', () => {
+        ex.body = Buffer.concat(chunks);
+        ex.replayable = true;
+        if (!ex.clientGone) this.attempt(req, res, ex);
+      });
+      req.once('error', () => res.destroy());
+      return;
+    }
     this.attempt(req, res, ex);
   };
 
@@ -131,7 +182,13 @@ export class Proxy {
       return;
     }
     const { done } = backend.begin();
-    socket.once('close', () => done({}));
+    // Counted as in flight for as long as the tunnel is open, so a draining backend waits for it, and tracked
+    // so the drain timeout can close it.
+    backend.tunnels.add(socket);
+    socket.once('close', () => {
+      backend.tunnels.delete(socket);
+      done({});
+    });
     // No keep-alive agent: an upgraded socket leaves the pool for good.
     this.server.ws(req, socket, head, { target: backend.url }, (err: Error) => {
       done({ error: errorCode(err) });
@@ -167,8 +224,39 @@ export class Proxy {
     // A custom strategy may return anything; accept only a routable, untried pool member. The pool lookup is
     // O(1), and it is what makes the narrowing back to Backend sound.
     const backend = this.opts.pool.get(chosen.id);
-    if (backend !== chosen || backend.state !== 'active' || !backend.healthy || tried.includes(backend)) return undefined;
+    if (backend !== chosen || !candidates.includes(backend)) return undefined;
     return backend;
+  }
+
+  /**
+   * Closes the connection of a client that stops sending its body for `bodyTimeoutMs` (a slow-body attack
+   * would otherwise hold a backend connection open for as long as it likes). Headers are covered by the
+   * server's `headersTimeout`.
+   */
+  private watchBody(req: IncomingMessage): void {
+    const timer = setTimeout(() => {
+      this.opts.log.warn({ client: req.socket.remoteAddress, path: req.url, timeoutMs: this.opts.bodyTimeoutMs }, 'client body timeout; closing the connection');
+      req.socket.destroy();
+    }, this.opts.bodyTimeoutMs);
+    req.on('data', () => timer.refresh());
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+  }
+
+  /** Whether to retry after `failure`: the rules in retry.ts, attempts left, another backend, and budget. */
+  private retry(ex: Exchange, failure: Failure): boolean {
+    if (ex.tried.length > this.opts.retries) return false;
+    if (!isRetryable(ex.method, ex.replayable, failure)) return false;
+    if (!this.opts.pool.routable.some((b) => !ex.tried.includes(b))) return false;
+    if (!this.budget.tryRetry()) {
+      this.opts.log.warn({ backend: ex.current?.backend.id }, 'retry budget spent; not retrying');
+      return false;
+    }
+    const backend = ex.current!.backend;
+    const reason = failure.kind === 'status' ? String(failure.status) : failure.code;
+    this.opts.log.info({ backend: backend.id, error: reason, attempt: ex.tried.length }, 'retrying on another backend');
+    this.opts.observer?.retried(backend, reason);
+    return true;
   }
 
   private attempt(req: IncomingMessage, res: ServerResponse, ex: Exchange): void {
@@ -182,25 +270,45 @@ export class Proxy {
     const { responded, done } = backend.begin();
     const attempt: Attempt = { backend, responded, done, proxyReq: undefined, timer: undefined, timedOut: false };
     ex.current = attempt;
-    this.server.web(req, res, { target: backend.url, agent: backend.agent }, (err: Error) => {
+    const options: httpProxy.ServerOptions = { target: backend.url, agent: backend.agent };
+    if (ex.body !== undefined) options.buffer = Readable.from([ex.body]);
+    this.server.web(req, res, options, (err: Error) => {
       const code = attempt.timedOut ? 'ETIMEDOUT' : errorCode(err);
       this.finishAttempt(attempt, ex.clientGone ? {} : { error: code });
-      if (ex.clientGone || res.destroyed) return;
+      if (ex.clientGone || res.destroyed || ex.current !== attempt) return;
       if (attempt.timedOut) {
         this.opts.log.warn({ backend: backend.id, timeoutMs: this.opts.upstreamTimeoutMs }, 'upstream timeout');
         reply(res, 504);
         return;
       }
-      const reused = attempt.proxyReq?.reusedSocket ?? false;
-      if (!res.headersSent && ex.tried.length <= this.opts.retries && mayRetry(req, code, reused)) {
-        this.opts.log.info({ backend: backend.id, error: code, attempt: ex.tried.length }, 'retrying on another backend');
-        this.opts.observer?.retried(backend, code);
+      if (!res.headersSent && this.retry(ex, { kind: 'error', code })) {
         this.attempt(req, res, ex);
         return;
       }
-      this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
+      this.opts.log.warn({ backend: backend.id, error: code }, res.headersSent ? 'backend failed mid-response' : 'backend failed before responding');
       reply(res, 502);
     });
+  }
+
+  /** Copies the backend's response to the client: status, end-to-end headers, then the body as it streams. */
+  private respond(proxyRes: IncomingMessage, res: ServerResponse, ex: Exchange): void {
+    const headers = proxyRes.headers;
+    prepareResponseHeaders(headers, ex.clientWantsClose);
+    // Node frames the body itself (chunked or not, by the client's HTTP version); the backend's framing is its own.
+    delete headers['transfer-encoding'];
+    try {
+      res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
+    } catch (err) {
+      // A header value Node refuses to send (invalid characters) is the backend's fault: 502, not a crash.
+      this.opts.log.warn({ backend: ex.current?.backend.id, error: errorCode(err) }, 'backend sent a response bulb cannot forward');
+      proxyRes.resume();
+      reply(res, 502);
+      return;
+    }
+    // A backend that dies mid-body: the client must see a truncated response, not a clean end.
+    proxyRes.once('aborted', () => res.destroy());
+    proxyRes.once('error', () => res.destroy());
+    proxyRes.pipe(res);
   }
 
   private finishAttempt(attempt: Attempt, outcome: { error?: string; status?: number }): void {

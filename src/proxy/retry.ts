@@ -3,29 +3,93 @@ import type { IncomingMessage } from 'node:http';
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** Errors that mean the backend never produced a response byte. */
-const BEFORE_RESPONSE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+/** The connection was never established: the request provably did not reach the application. */
+const NEVER_REACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/** The connection broke before any response byte: the application may or may not have acted on it. */
+const BROKE_BEFORE_RESPONSE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string') return code;
-  return err instanceof Error ? err.message : String(err);
+  const message = err instanceof Error ? err.message : String(err);
+  // Node reports a socket closed before any response as this message, without a code.
+  return message === 'socket hang up' ? 'ECONNRESET' : message;
 }
 
-/** A request with a body cannot be replayed: http-proxy has already streamed it to the failed backend. */
+/** Whether the request carries a body (which then has to be replayable for a retry). */
 export function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/** Why an attempt failed, as far as retrying is concerned. */
+export type Failure = { readonly kind: 'error'; readonly code: string } | { readonly kind: 'status'; readonly status: number };
+
 /**
- * Whether a failed attempt may be sent to another backend. It must have failed before any response byte,
- * the request must carry no body, and either the method is idempotent or the request provably never reached
- * the application: the connection was refused, or a reused keep-alive socket turned out to be closed (the
- * race Node's docs describe for `reusedSocket`).
+ * Whether a failed attempt may be sent to another backend (before budget and attempt limits):
+ * - a connection that was never established (refused, unreachable): any method, since nothing reached the app;
+ * - a reset before any response byte, or a 503 (the backend saying "not me, not now"): idempotent methods only,
+ *   because a POST the backend may have acted on must not be silently replayed.
+ * The body must be replayable: absent, or buffered whole (see `--retry-body-limit`).
+ * Upstream timeouts are not retried: the backend may still be working on it, and a retry would double the load
+ * exactly when the pool is slow.
  */
-export function mayRetry(req: IncomingMessage, code: string, reusedSocket: boolean): boolean {
-  if (!BEFORE_RESPONSE.has(code) || hasBody(req)) return false;
-  if (IDEMPOTENT.has(req.method ?? '')) return true;
-  return code === 'ECONNREFUSED' || (reusedSocket && code === 'ECONNRESET');
+export function isRetryable(method: string, bodyReplayable: boolean, failure: Failure): boolean {
+  if (!bodyReplayable) return false;
+  if (failure.kind === 'status') return failure.status === 503 && IDEMPOTENT.has(method);
+  if (NEVER_REACHED.has(failure.code)) return true;
+  return BROKE_BEFORE_RESPONSE.has(failure.code) && IDEMPOTENT.has(method);
+}
+
+/**
+ * Caps retries at a share of recent requests, so a sick pool does not get a retry storm on top of its normal
+ * load (Envoy's retry budget). A rolling window of one-second buckets; `minRetries` per window are always
+ * allowed, so a quiet bulb can still retry its occasional failure. Time is a parameter for tests.
+ */
+export class RetryBudget {
+  private readonly buckets: Array<{ second: number; requests: number; retries: number }>;
+  private readonly percent: number;
+  private readonly minRetries: number;
+  private readonly now: () => number;
+
+  constructor(opts: { percent: number; windowSeconds?: number; minRetries?: number; now?: () => number }) {
+    this.percent = opts.percent;
+    this.minRetries = opts.minRetries ?? 10;
+    this.now = opts.now ?? Date.now;
+    this.buckets = Array.from({ length: opts.windowSeconds ?? 10 }, () => ({ second: -1, requests: 0, retries: 0 }));
+  }
+
+  private bucket(): { second: number; requests: number; retries: number } {
+    const second = Math.floor(this.now() / 1000);
+    const b = this.buckets[second % this.buckets.length]!;
+    if (b.second !== second) {
+      b.second = second;
+      b.requests = 0;
+      b.retries = 0;
+    }
+    return b;
+  }
+
+  /** Count one client request. */
+  request(): void {
+    this.bucket().requests++;
+  }
+
+  /** Take a retry from the budget; false when it is spent. */
+  tryRetry(): boolean {
+    const current = this.bucket();
+    const oldest = current.second - this.buckets.length + 1;
+    let requests = 0;
+    let retries = 0;
+    for (const b of this.buckets) {
+      if (b.second >= oldest) {
+        requests += b.requests;
+        retries += b.retries;
+      }
+    }
+    if (retries >= Math.max(this.minRetries, (requests * this.percent) / 100)) return false;
+    current.retries++;
+    return true;
+  }
 }

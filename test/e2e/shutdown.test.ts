@@ -15,7 +15,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const inflight = [request(`${bulb.url}/1`), request(`${bulb.url}/2`)];
     await waitFor(() => b.inflight === 2, 5000, 'two requests in flight');
     bulb.kill(signal);
-    await bulb.waitForLog((l) => l.msg.startsWith('shutting down'));
+    await bulb.waitForLog((l) => l.msg === 'shutting down: no new connections, draining in-flight requests');
     // New connections are refused once the listener is closed.
     const port = Number(new URL(bulb.url).port);
     await assert.rejects(

@@ -31,6 +31,8 @@ export interface TestBackend {
   delayMs: number;
   /** Requests currently being handled. */
   inflight: number;
+  /** When set, `GET /healthz` answers with this status whatever the mode, so health and traffic can differ. */
+  healthzStatus: number | undefined;
   close(): Promise<void>;
 }
 
@@ -54,6 +56,7 @@ export async function startBackend(name: string, opts: { host?: string; port?: n
     mode: { kind: 'ok' },
     delayMs: 0,
     inflight: 0,
+    healthzStatus: undefined,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
@@ -61,6 +64,11 @@ export async function startBackend(name: string, opts: { host?: string; port?: n
   };
   const server = http.createServer((req, res) => {
     backend.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, socketId: socketIds.get(req.socket) ?? -1 });
+    if (req.url === '/healthz' && backend.healthzStatus !== undefined) {
+      res.writeHead(backend.healthzStatus, { 'content-length': 0 });
+      res.end();
+      return;
+    }
     const mode = backend.mode;
     if (mode.kind === 'reset') {
       req.socket.destroy();

@@ -2,6 +2,7 @@
  * DirectorySource against real files in temp directories and a real chokidar watcher: no mocks. Every wait is a
  * poll on an observable state (waitFor) with a generous timeout, because CI has two shared cores.
  */
+import { BACKEND_FILE_SCHEMA } from '../../src/discovery/backend-file.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
@@ -141,11 +142,11 @@ test('a bad file is a problem and a log line; the other files are untouched', as
   await writeFile(h.file('bad.json'), JSON.stringify([{ url: 'http://c:80' }, { url: 'http://d:80', wieght: 2 }]));
   const s = await h.until((x) => x.problems.length > 0, 'problem for bad.json');
   assert.deepEqual(h.state(), ['a:80=1'], 'a file is all-or-nothing: c from bad.json is not applied');
-  assert.deepEqual(s.problems, [{ file: h.file('bad.json'), pointer: '/1/wieght', message: 'unknown field "wieght" (allowed: url, weight, id)' }]);
+  assert.deepEqual(s.problems, [{ file: h.file('bad.json'), pointer: '/1/wieght', message: `unknown field "wieght" (allowed: ${Object.keys(BACKEND_FILE_SCHEMA.definitions.backend.properties).join(', ')})` }]);
 
   const errors = () => h.logs.filter((l) => l.level === 'error');
   assert.equal(errors().length, 1);
-  assert.deepEqual(errors()[0]!.obj, { file: h.file('bad.json'), pointer: '/1/wieght', reason: 'unknown field "wieght" (allowed: url, weight, id)' });
+  assert.deepEqual(errors()[0]!.obj, { file: h.file('bad.json'), pointer: '/1/wieght', reason: `unknown field "wieght" (allowed: ${Object.keys(BACKEND_FILE_SCHEMA.definitions.backend.properties).join(', ')})` });
 
   // Rescans caused by unrelated changes neither log the same problem again nor emit an identical snapshot.
   const count = h.snaps.length;

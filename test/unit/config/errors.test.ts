@@ -1,3 +1,4 @@
+import { CONFIG_SCHEMA } from '../../../src/config/schema.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, writeFile } from 'node:fs/promises';
@@ -5,7 +6,7 @@ import { join } from 'node:path';
 import { tmpDir } from '../../helpers/tmpdir.js';
 import { failure } from './_load.js';
 
-const ALLOWED = 'allowed: listen, admin, watchDirs, backends, strategy, hashKey, upstreamTimeout, drainTimeout, logLevel';
+const ALLOWED = `allowed: ${Object.keys(CONFIG_SCHEMA.properties).join(', ')}`;
 
 test('flag errors name the flag and the reason', async () => {
   const cases: [string[], string][] = [

@@ -5,17 +5,35 @@ import { join } from 'node:path';
 import { parseAddress, parseHashKey } from '../../../src/config/load.js';
 import type { Config } from '../../../src/config/types.js';
 import { tmpDir } from '../../helpers/tmpdir.js';
-import { config, load } from './_load.js';
+import { config, failure, load } from './_load.js';
 
 const DEFAULT_CONFIG: Config = {
   listen: { host: '0.0.0.0', port: 8080 },
   admin: { host: '127.0.0.1', port: 9901 },
+  adminToken: undefined,
   watchDirs: [],
   backends: [],
+  dnsSrv: [],
+  dnsA: [],
+  dnsServer: undefined,
+  dnsMinIntervalMs: 1000,
+  dnsMaxIntervalMs: 30_000,
+  dnsEmptyAfter: 2,
   strategy: 'round-robin',
   hashKey: { kind: 'client-ip' },
   upstreamTimeoutMs: 60_000,
   drainTimeoutMs: 30_000,
+  shutdownDelayMs: 0,
+  retries: 2,
+  retryBudgetPercent: 20,
+  retryBodyLimit: 65536,
+  panicThresholdPercent: 0,
+  slowStartMs: 0,
+  health: { mode: 'auto', path: undefined, status: [200, 399], intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, initial: 'healthy' },
+  outlier: { consecutive: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50 },
+  headerTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  maxConnections: 10000,
   logLevel: 'info',
   configFile: undefined,
 };
@@ -40,14 +58,39 @@ test('every flag sets its setting', async () => {
     [
       '--listen', '127.0.0.1:0',
       '--admin', 'off',
+      '--admin-token', 's3cr3t-T0ken',
       '--watch-dir', 'a',
       '--watch-dir=/abs/b',
       '--backend', 'http://10.0.0.5:8080',
       '--backend', 'https://api.example',
+      '--dns-srv', '_http._tcp.web',
+      '--dns-srv=_grpc._tcp.api.default.svc.cluster.local.',
+      '--dns-a', 'web:8080',
+      '--dns-server', '[::1]:5353',
+      '--dns-min-interval', '200ms',
+      '--dns-max-interval', '1m',
+      '--dns-empty-after', '3',
       '--strategy', 'least-time',
       '--hash-key', 'header:X-User',
       '--upstream-timeout', '250ms',
       '--drain-timeout=1m',
+      '--shutdown-delay', '5s',
+      '--retries', '3',
+      '--retry-budget', '25',
+      '--retry-body-limit', '4096',
+      '--panic-threshold', '50',
+      '--slow-start', '30s',
+      '--health-mode', 'http',
+      '--health-path', '/ready?full=1',
+      '--health-status', '200-299',
+      '--health-interval', '500ms',
+      '--health-timeout', '250ms',
+      '--health-rise', '1',
+      '--health-fall', '4',
+      '--health-initial', 'unhealthy',
+      '--outlier-consecutive', '0',
+      '--outlier-base-ejection', '10s',
+      '--outlier-max-ejection-percent', '100',
       '--log-level', 'debug',
     ],
     {},
@@ -56,12 +99,30 @@ test('every flag sets its setting', async () => {
   assert.deepEqual(c, {
     listen: { host: '127.0.0.1', port: 0 },
     admin: undefined,
+    adminToken: 's3cr3t-T0ken',
     watchDirs: ['/srv/a', '/abs/b'],
     backends: ['http://10.0.0.5:8080', 'https://api.example:443'],
+    dnsSrv: ['_http._tcp.web', '_grpc._tcp.api.default.svc.cluster.local.'],
+    dnsA: [{ host: 'web', port: 8080 }],
+    dnsServer: { host: '::1', port: 5353 },
+    dnsMinIntervalMs: 200,
+    dnsMaxIntervalMs: 60_000,
+    dnsEmptyAfter: 3,
     strategy: 'least-time',
     hashKey: { kind: 'header', name: 'x-user' },
     upstreamTimeoutMs: 250,
     drainTimeoutMs: 60_000,
+    shutdownDelayMs: 5000,
+    retries: 3,
+    retryBudgetPercent: 25,
+    retryBodyLimit: 4096,
+    panicThresholdPercent: 50,
+    slowStartMs: 30_000,
+    health: { mode: 'http', path: '/ready?full=1', status: [200, 299], intervalMs: 500, timeoutMs: 250, rise: 1, fall: 4, initial: 'unhealthy' },
+    outlier: { consecutive: 0, baseEjectionMs: 10_000, maxEjectionPercent: 100 },
+    headerTimeoutMs: 10_000,
+    bodyTimeoutMs: 30_000,
+    maxConnections: 10000,
     logLevel: 'debug',
     configFile: undefined,
   });
@@ -71,23 +132,53 @@ test('every BULB_* variable sets its setting; lists are comma-separated', async 
   const c = await config([], {
     BULB_LISTEN: '[::1]:8081',
     BULB_ADMIN: 'localhost:0',
+    BULB_ADMIN_TOKEN: 'from-a-secret',
     BULB_WATCH_DIR: 'one, /two,',
     BULB_BACKEND: 'http://a:1,http://b:2',
+    BULB_DNS_SRV: '_http._tcp.a,_http._tcp.b',
+    BULB_DNS_A: 'web:80, api.internal:9000',
+    BULB_DNS_SERVER: '10.96.0.10',
+    BULB_DNS_MIN_INTERVAL: '2',
+    BULB_DNS_MAX_INTERVAL: '10s',
+    BULB_DNS_EMPTY_AFTER: '1',
     BULB_STRATEGY: 'consistent-hash',
     BULB_HASH_KEY: 'client-ip',
     BULB_UPSTREAM_TIMEOUT: '1.5',
     BULB_DRAIN_TIMEOUT: '0',
+    BULB_HEALTH_MODE: 'tcp',
+    BULB_HEALTH_STATUS: '204',
+    BULB_HEALTH_RISE: '3',
+    BULB_OUTLIER_CONSECUTIVE: '7',
+    BULB_OUTLIER_MAX_EJECTION_PERCENT: '34',
     BULB_LOG_LEVEL: 'silent',
   });
   assert.deepEqual(c, {
     listen: { host: '::1', port: 8081 },
     admin: { host: 'localhost', port: 0 },
+    adminToken: 'from-a-secret',
     watchDirs: ['/srv/one', '/two'],
     backends: ['http://a:1', 'http://b:2'],
+    dnsSrv: ['_http._tcp.a', '_http._tcp.b'],
+    dnsA: [{ host: 'web', port: 80 }, { host: 'api.internal', port: 9000 }],
+    dnsServer: { host: '10.96.0.10', port: 53 },
+    dnsMinIntervalMs: 2000,
+    dnsMaxIntervalMs: 10_000,
+    dnsEmptyAfter: 1,
     strategy: 'consistent-hash',
     hashKey: { kind: 'client-ip' },
     upstreamTimeoutMs: 1500,
     drainTimeoutMs: 0,
+    shutdownDelayMs: 0,
+    retries: 2,
+    retryBudgetPercent: 20,
+    retryBodyLimit: 65536,
+    panicThresholdPercent: 0,
+    slowStartMs: 0,
+    health: { mode: 'tcp', path: undefined, status: [204, 204], intervalMs: 2000, timeoutMs: 1000, rise: 3, fall: 3, initial: 'healthy' },
+    outlier: { consecutive: 7, baseEjectionMs: 30_000, maxEjectionPercent: 34 },
+    headerTimeoutMs: 10_000,
+    bodyTimeoutMs: 30_000,
+    maxConnections: 10000,
     logLevel: 'silent',
     configFile: undefined,
   });
@@ -125,12 +216,30 @@ for (const format of ['yaml', 'json'] as const) {
     assert.deepEqual(fromFile, {
       listen: { host: '10.0.0.1', port: 1000 },
       admin: { host: '10.0.0.1', port: 1001 },
+      adminToken: undefined,
       watchDirs: [join(dir, 'from-file')], // against the file's folder, not cwd
       backends: ['http://file:1', 'http://file:2'],
+      dnsSrv: [],
+      dnsA: [],
+      dnsServer: undefined,
+      dnsMinIntervalMs: 1000,
+      dnsMaxIntervalMs: 30_000,
+      dnsEmptyAfter: 2,
       strategy: 'random',
       hashKey: { kind: 'client-ip' },
       upstreamTimeoutMs: 5000,
       drainTimeoutMs: 5000,
+      shutdownDelayMs: 0,
+      retries: 2,
+      retryBudgetPercent: 20,
+      retryBodyLimit: 65536,
+      panicThresholdPercent: 0,
+      slowStartMs: 0,
+      health: DEFAULT_CONFIG.health,
+      outlier: DEFAULT_CONFIG.outlier,
+      headerTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
+      maxConnections: 10000,
       logLevel: 'warn',
       configFile: file,
     });
@@ -236,4 +345,58 @@ test('hash keys: client-ip, and header:NAME lower-cased', async () => {
 test('backends are stored as normalised origins', async () => {
   const c = await config(['--backend', 'http://Example.com', '--backend', 'http://10.0.0.5:8080/']);
   assert.deepEqual(c.backends, ['http://example.com:80', 'http://10.0.0.5:8080']);
+});
+
+test('an admin token must not be empty or contain spaces, wherever it comes from', async (t) => {
+  const flag = await failure('BULB_E_INVALID_ARGUMENT', ['--admin-token', '']);
+  assert.match(flag.message, /^--admin-token: an empty token would leave the admin API open/);
+  const spaced = await failure('BULB_E_INVALID_ARGUMENT', [], { BULB_ADMIN_TOKEN: 'two words' });
+  assert.match(spaced.message, /^BULB_ADMIN_TOKEN: "two words" is not a token of printable ASCII/);
+  const dir = await tmpDir(t);
+  await writeFile(join(dir, 'bulb.yaml'), "adminToken: ''\n");
+  const file = await failure('BULB_E_INVALID_CONFIG', ['--config', join(dir, 'bulb.yaml')]);
+  assert.deepEqual(file.details, [`${join(dir, 'bulb.yaml')}: /adminToken: an empty token would leave the admin API open; leave the setting out instead`]);
+  // An empty variable counts as unset, like every other BULB_* variable.
+  assert.equal((await config([], { BULB_ADMIN_TOKEN: '' })).adminToken, undefined);
+});
+
+test('DNS settings: names, HOST:PORT, servers, intervals and the empty-after count are checked where they come from', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--dns-srv', 'bad name'], /^--dns-srv: "bad name" is not a DNS name$/],
+    [['--dns-a', 'web'], /^--dns-a: "web" is not HOST:PORT with HOST a DNS name$/],
+    [['--dns-a', 'web:0'], /^--dns-a: "web:0" has port 0/],
+    [['--dns-a', '10.0.0.5:80'], /^--dns-a: "10.0.0.5:80" is an IP address, which needs no DNS; use --backend http:\/\/10.0.0.5:80$/],
+    [['--dns-server', 'dns.example'], /^--dns-server: "dns.example" is not IP\[:PORT\] or system$/],
+    [['--dns-server', '1.2.3:53'], /^--dns-server: "1.2.3:53" is not an IP address/],
+    [['--dns-min-interval', '10ms'], /^--dns-min-interval: "10ms" is too short \(the minimum is 100ms\)$/],
+    [['--dns-empty-after', '0'], /^--dns-empty-after: "0" is not a whole number from 1 to 100$/],
+  ];
+  for (const [argv, message] of cases) assert.match((await failure('BULB_E_INVALID_ARGUMENT', argv)).message, message, argv.join(' '));
+  const crossed = await failure('BULB_E_INVALID_CONFIG', ['--dns-min-interval', '5s', '--dns-max-interval', '1s']);
+  assert.match(crossed.message, /dnsMinInterval \("5s"\) is longer than dnsMaxInterval \("1s"\)/);
+  assert.deepEqual((await config(['--dns-server', '127.0.0.1'])).dnsServer, { host: '127.0.0.1', port: 53 });
+  assert.deepEqual((await config(['--dns-server', '::1'])).dnsServer, { host: '::1', port: 53 });
+  assert.equal((await config(['--dns-server', 'system'])).dnsServer, undefined);
+  const dir = await tmpDir(t);
+  await writeFile(join(dir, 'bulb.yaml'), 'dnsSrv: [_http._tcp.web]\ndnsA: ["web:8080"]\ndnsEmptyAfter: 4\ndnsMaxInterval: 5\n');
+  const c = await config(['--config', join(dir, 'bulb.yaml')]);
+  assert.deepEqual([c.dnsSrv, c.dnsA, c.dnsEmptyAfter, c.dnsMaxIntervalMs], [['_http._tcp.web'], [{ host: 'web', port: 8080 }], 4, 5000]);
+});
+
+test('retry, panic, slow-start and shutdown settings from flags, env and file, with bounds', async () => {
+  const r = await load(['--retries', '0', '--retry-budget', '50', '--panic-threshold', '30', '--slow-start', '10s', '--shutdown-delay', '5s'], {
+    BULB_RETRY_BODY_LIMIT: '1024',
+  });
+  assert.equal(r.kind, 'run');
+  if (r.kind !== 'run') return;
+  assert.equal(r.config.retries, 0);
+  assert.equal(r.config.retryBudgetPercent, 50);
+  assert.equal(r.config.retryBodyLimit, 1024);
+  assert.equal(r.config.panicThresholdPercent, 30);
+  assert.equal(r.config.slowStartMs, 10_000);
+  assert.equal(r.config.shutdownDelayMs, 5000);
+  const tooMany = await failure('BULB_E_INVALID_ARGUMENT', ['--retries', '11']);
+  assert.equal(tooMany.message, '--retries: "11" is not a whole number from 0 to 10');
+  const pct = await failure('BULB_E_INVALID_ARGUMENT', [], { BULB_PANIC_THRESHOLD: '101' });
+  assert.equal(pct.message, 'BULB_PANIC_THRESHOLD: "101" is not a whole number from 0 to 100');
 });

@@ -50,7 +50,7 @@ test('help mentions every option: flag, placeholder, env var, default, config ke
     assert.ok(help.includes(`[${o.key}]`), o.key);
     assert.ok(flat.includes(describeSetting(o.key)), `description of ${o.key}`);
     const d = DEFAULTS[o.key];
-    assert.ok(flat.includes(`Default: ${Array.isArray(d) ? 'none' : String(d)}.`), `default of ${o.key}`);
+    assert.ok(flat.includes(`Default: ${Array.isArray(d) || d === '' ? 'none' : String(d)}.`), `default of ${o.key}`);
   }
   for (const c of COMMAND_FLAGS) {
     assert.ok(help.includes(c.flag), c.flag);

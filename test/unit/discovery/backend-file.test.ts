@@ -213,7 +213,19 @@ test('BACKEND_FILE_SCHEMA is a plain JSON Schema that forbids unknown fields', (
   const backend = BACKEND_FILE_SCHEMA.definitions.backend;
   assert.equal(backend.additionalProperties, false);
   assert.deepEqual(backend.required, ['url']);
-  assert.deepEqual(Object.keys(backend.properties).sort(), ['id', 'url', 'weight']);
+  assert.deepEqual(Object.keys(backend.properties).sort(), ['health', 'id', 'maxConnections', 'slowStart', 'url', 'weight']);
   assert.equal(backend.properties.weight.maximum, MAX_WEIGHT);
   assert.doesNotThrow(() => JSON.parse(JSON.stringify(BACKEND_FILE_SCHEMA)));
+});
+
+test('maxConnections and slowStart are read onto the spec, and bad values are named', () => {
+  const ok = parseBackendFile('b.yaml', 'url: http://127.0.0.2:80\nmaxConnections: 10\nslowStart: 30s\n', 'dir:/x');
+  assert.deepEqual(ok.problems, []);
+  assert.equal(ok.backends[0]!.maxConnections, 10);
+  assert.equal(ok.backends[0]!.slowStartMs, 30_000);
+  const bad = parseBackendFile('b.json', JSON.stringify({ url: 'http://127.0.0.2:80', maxConnections: 0, slowStart: 'soon' }), 'dir:/x');
+  assert.deepEqual(
+    bad.problems.map((p) => `${p.pointer}: ${p.message}`),
+    ['/maxConnections: maxConnections must be an integer >= 1 (got 0)', '/slowStart: slowStart must be a duration like 250ms, 2s or 1m, or a number of seconds (got "soon")'],
+  );
 });

@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { open, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startBackend } from '../helpers/backend.js';
+import { startBulb, type RunningBulb } from '../helpers/bulb.js';
+import { request } from '../helpers/http.js';
+import { backendFile, tmpDir } from '../helpers/tmpdir.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+interface Rejected { path: string; pointer: string; message: string }
+async function rejected(bulb: RunningBulb): Promise<Rejected[]> {
+  const body = JSON.parse((await request(`${bulb.adminUrl}/sources`)).body) as { sources: Array<{ rejected: Rejected[] }> };
+  return body.sources.flatMap((s) => s.rejected);
+}
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+// Every bad file: rejected with a reason naming the file, listed under /sources, logged once, and without any
+// effect on the good backend or the process.
+const CORPUS: Array<[string, string | Buffer, RegExp]> = [
+  ['invalid.json', '{ "url": ', /invalid JSON/],
+  ['invalid.yaml', 'url: [unclosed', /invalid YAML/],
+  ['scalar.yaml', 'just a string', /expected a backend object/],
+  ['wrong-type.json', '{ "url": 42 }', /url must be a string/],
+  ['unknown-field.json', '{ "url": "http://127.0.0.9:1", "wieght": 2 }', /unknown field "wieght"/],
+  ['zero-weight.json', '{ "url": "http://127.0.0.9:1", "weight": 0 }', /weight must be an integer >= 1/],
+  ['negative-weight.json', '{ "url": "http://127.0.0.9:1", "weight": -3 }', /weight must be an integer >= 1/],
+  ['fractional-weight.json', '{ "url": "http://127.0.0.9:1", "weight": 1.5 }', /weight must be an integer/],
+  ['huge-weight.json', '{ "url": "http://127.0.0.9:1", "weight": 1e12 }', /weight must be an integer <= 1000000/],
+  ['file-scheme.json', '{ "url": "file:///etc/passwd" }', /scheme file/],
+  ['ftp-scheme.json', '{ "url": "ftp://127.0.0.9/" }', /scheme ftp/],
+  ['javascript.json', '{ "url": "javascript:alert(1)" }', /scheme javascript/],
+  ['credentials.json', '{ "url": "http://user:pass@127.0.0.9:1" }', /credentials/],
+  ['fragment.json', '{ "url": "http://127.0.0.9:1/#x" }', /fragment/],
+  ['empty.json', '', /empty/],
+  ['binary.json', Buffer.from([0x00, 0xff, 0xfe, 0x01, 0x02, 0x00, 0x7f]), /not text|invalid JSON/],
+];
+
+test('a corpus of bad backend files: each rejected with its reason, none affecting the good backend', async (t) => {
+  const dir = await tmpDir(t);
+  const good = await startBackend('good');
+  t.after(() => good.close());
+  await writeFile(join(dir, 'good.json'), backendFile(good.url));
+  const bulb = await startBulb(t, ['--watch-dir', dir]);
+  const pid = bulb.pid;
+  for (const [name, content] of CORPUS) await writeFile(join(dir, name), content);
+  // A 50 MiB file, sparse so the test writes nothing: refused from its size, never read.
+  const huge = await open(join(dir, 'huge.json'), 'w');
+  await huge.truncate(50 * 1024 * 1024);
+  await huge.close();
+  // A symlink loop.
+  await symlink('loop-b.json', join(dir, 'loop-a.json'));
+  await symlink('loop-a.json', join(dir, 'loop-b.json'));
+  // A file deleted right after it is written (between the event and the read).
+  await writeFile(join(dir, 'fleeting.json'), backendFile('http://127.0.0.9:2'));
+  await unlink(join(dir, 'fleeting.json'));
+
+  await waitFor(async () => (await rejected(bulb)).length >= CORPUS.length + 2, 10_000, 'every bad file listed under /sources');
+  const list = await rejected(bulb);
+  for (const [name, , reason] of [...CORPUS, ['huge.json', '', /bytes; the limit is 1 MiB/] as const, ['loop-a.json', '', /symbolic links|ELOOP|loop/i] as const]) {
+    const entry = list.find((r) => r.path.endsWith(`/${name}`));
+    assert.ok(entry, `${name} is listed under /sources`);
+    assert.match(entry.message, reason, `${name}: ${entry.message}`);
+    // One error log line naming the file and the reason.
+    const lines = bulb.logs.filter((l) => l.level === 'error' && String(l['file'] ?? '').endsWith(`/${name}`));
+    assert.equal(lines.length >= 1, true, `${name} logged`);
+  }
+  assert.ok(!list.some((r) => r.path.endsWith('/fleeting.json')), 'a vanished file is simply gone');
+  // The good backend is untouched, and the process is the same one.
+  for (let i = 0; i < 4; i++) assert.equal((await request(`${bulb.url}/${i}`)).body, 'good');
+  const backends = JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: unknown[] };
+  assert.equal(backends.backends.length, 1);
+  assert.equal(bulb.pid, pid);
+  assert.equal(bulb.proc.exitCode, null);
+  // Rejections are logged once per file, not on every rescan.
+  const before = bulb.logs.filter((l) => l.level === 'error').length;
+  await writeFile(join(dir, 'another-good.json'), backendFile('http://127.0.0.9:3'));
+  await waitFor(async () => ((JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: unknown[] }).backends.length === 2), 5000);
+  assert.equal(bulb.logs.filter((l) => l.level === 'error').length, before, 'no repeated error lines on the next rescan');
+});
+
+test('10,000 backend files at once, then all deleted, three times: bulb follows, stays up, and memory does not grow', async (t) => {
+  const dir = await tmpDir(t);
+  const good = await startBackend('good');
+  t.after(() => good.close());
+  await writeFile(join(dir, '00-good.json'), backendFile(good.url));
+  // A heap cap of 256 MB turns a leak into a crash: one cycle's 10,000 backends need about 90 MB of heap, so
+  // anything kept from one cycle to the next would exhaust the heap by the third. (RSS alone cannot tell a leak
+  // from V8 collecting lazily.)
+  const bulb = await startBulb(t, ['--watch-dir', dir, '--health-mode', 'off'], { env: { NODE_OPTIONS: '--max-old-space-size=256' } });
+  const admin = async () => (JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: unknown[] }).backends.length;
+  await waitFor(async () => (await admin()) === 1, 10_000);
+  const names: string[] = [];
+  for (let i = 0; i < 10_000; i++) names.push(`b${String(i).padStart(5, '0')}.json`);
+  const rss: number[] = [rssMb(bulb.pid)];
+  for (let cycle = 0; cycle < 3; cycle++) {
+    // 127.1.x.y:80 backends: never sent a request in this test (only `good` is asked, by URL path below).
+    await Promise.all(names.map((n, i) => writeFile(join(dir, n), backendFile(`http://127.1.${Math.floor(i / 250)}.${(i % 250) + 1}:80`))));
+    await waitFor(async () => (await admin()) === 10_001, 60_000, 'all 10,001 backends in the pool');
+    await Promise.all(names.map((n) => unlink(join(dir, n))));
+    await waitFor(async () => (await admin()) === 1, 60_000, 'the pool back to one backend');
+    await new Promise((r) => setTimeout(r, 1000));
+    rss.push(rssMb(bulb.pid));
+  }
+  t.diagnostic(`RSS: ${rss.map((m) => m.toFixed(0)).join(' MB → ')} MB (start, then after each cycle)`);
+  assert.equal(bulb.proc.exitCode, null, 'survived three cycles within a 256 MB heap');
+  assert.ok(rss[3]! < 450, `RSS stays bounded (${rss[3]!.toFixed(0)} MB)`);
+  // The good backend was never disturbed.
+  for (let i = 0; i < 5; i++) assert.equal((await request(`${bulb.url}/x`)).body, 'good');
+});
