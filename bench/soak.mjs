@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// Soak: steady load through a real bulb for a long time while backends are added, removed, killed, restarted
+// and their files rewritten. Reports requests, errors, RSS and open file descriptors over time, and exits 1
+// if errors appear that bulb's guarantees forbid (idempotent GETs are retried past killed backends) or if memory
+// or descriptors keep growing.
+//
+//   npm run soak                         # 30 minutes
+//   npm run soak -- --duration 10m       # shorter
+//
+// Only loopback addresses are used; every process started here is killed by PID at the end.
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SELF = fileURLToPath(import.meta.url);
+
+if (process.argv[2] === '--backend') {
+  // One backend process: answers with its name after a little work, like a real service.
+  const [, , , host, port, name] = process.argv;
+  http
+    .createServer((req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`${name} ${req.url}`);
+      }, 2);
+    })
+    .listen(Number(port), host, () => process.send?.('ready'));
+} else {
+  await main();
+}
+
+function parseDuration(text) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+  if (!m) throw new Error(`--duration: "${text}" is not a duration (30m, 600s)`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'];
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const flag = (name, dflt) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : dflt;
+  };
+  const durationMs = parseDuration(flag('--duration', '30m'));
+  const clients = Number(flag('--clients', '20'));
+  const sampleMs = Math.min(60_000, Math.max(5_000, durationMs / 30));
+  const dir = mkdtempSync(join(tmpdir(), 'bulb-soak-'));
+  const children = new Set();
+  const kill = () => {
+    for (const c of children) c.kill('SIGKILL');
+  };
+  process.on('exit', kill);
+  process.on('SIGINT', () => process.exit(130));
+
+  const backends = [2, 3, 4, 5].map((n, i) => ({ name: `b${i}`, host: `127.0.0.${n}`, port: 18200 + i, proc: undefined }));
+  const startBackend = (b) =>
+    new Promise((resolve) => {
+      const p = spawn(process.execPath, [SELF, '--backend', b.host, String(b.port), b.name], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      children.add(p);
+      p.once('exit', () => children.delete(p));
+      p.once('message', () => resolve());
+      b.proc = p;
+    });
+  await Promise.all(backends.map(startBackend));
+  const file = (b) => join(dir, `${b.name}.json`);
+  const writeBackend = (b, weight = 1) => writeFileSync(file(b), JSON.stringify({ url: `http://${b.host}:${b.port}`, weight }));
+  for (const b of backends) writeBackend(b);
+
+  const bin = fileURLToPath(new URL('../dist/src/cli/bin.js', import.meta.url));
+  const bulb = spawn(
+    process.execPath,
+    [bin, '--listen', '127.0.0.1:18180', '--admin', '127.0.0.1:18181', '--watch-dir', dir, '--health-interval', '500ms', '--health-fall', '2', '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.add(bulb);
+  let warnings = 0;
+  bulb.stdout.on('data', (c) => (warnings += c.toString().split('\n').filter(Boolean).length));
+  await new Promise((r) => setTimeout(r, 1500));
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const stats = { ok: 0, errors: 0, byKind: {} };
+  let stop = false;
+  const get = () =>
+    new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: 18180, path: '/soak', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`));
+      });
+      req.setTimeout(30_000, () => req.destroy(new Error('client timeout')));
+      req.on('error', (e) => resolve(e.code ?? e.message));
+    });
+  const client = async () => {
+    while (!stop) {
+      const r = await get();
+      if (r === 'ok') stats.ok++;
+      else {
+        stats.errors++;
+        stats.byKind[r] = (stats.byKind[r] ?? 0) + 1;
+      }
+    }
+  };
+  const loops = Array.from({ length: clients }, client);
+
+  // Churn: one action every 2 s, cycling through rewrite, remove, re-add, kill, restart.
+  let step = 0;
+  const churn = setInterval(async () => {
+    const b = backends[step % backends.length];
+    switch (step % 5) {
+      case 0: writeBackend(b, 1 + (step % 4)); break; // weight change, in place
+      case 1: unlinkSync(file(b)); break; // removed: drains
+      case 2: writeBackend(b); break; // back
+      case 3: b.proc.kill('SIGKILL'); break; // dies under load
+      case 4: await startBackend(b); break; // restarted on the same address
+    }
+    step++;
+  }, 2000);
+
+  const samples = [];
+  const started = Date.now();
+  const sample = () => {
+    const status = readFileSync(`/proc/${bulb.pid}/status`, 'utf8');
+    samples.push({
+      t: Math.round((Date.now() - started) / 1000),
+      ok: stats.ok,
+      errors: stats.errors,
+      rssMb: Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024,
+      fds: readdirSync(`/proc/${bulb.pid}/fd`).length,
+    });
+  };
+  sample();
+  const sampler = setInterval(sample, sampleMs);
+  await new Promise((r) => setTimeout(r, durationMs));
+  clearInterval(churn);
+  clearInterval(sampler);
+  sample();
+  stop = true;
+  await Promise.all(loops);
+  agent.destroy();
+  bulb.kill('SIGTERM');
+  await new Promise((r) => bulb.once('exit', r));
+  kill();
+  rmSync(dir, { recursive: true, force: true });
+
+  // Growth: compare the last third of the run with the middle third (the first third includes warm-up).
+  const third = Math.max(1, Math.floor(samples.length / 3));
+  const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
+  const middle = samples.slice(third, 2 * third);
+  const last = samples.slice(-third);
+  const rssGrowth = avg(last, 'rssMb') - avg(middle, 'rssMb');
+  const fdGrowth = avg(last, 'fds') - avg(middle, 'fds');
+  const failures = [];
+  if (stats.errors > 0) failures.push(`${stats.errors} client-visible errors (${JSON.stringify(stats.byKind)})`);
+  if (rssGrowth > 30) failures.push(`RSS grew by ${rssGrowth.toFixed(1)} MB from the middle to the last third`);
+  if (fdGrowth > 20) failures.push(`open descriptors grew by ${fdGrowth.toFixed(1)} from the middle to the last third`);
+
+  const rows = samples.map((s) => `| ${s.t} | ${s.ok} | ${s.errors} | ${s.rssMb.toFixed(1)} | ${s.fds} |`);
+  console.log(`## Soak: ${(durationMs / 60000).toFixed(1)} min, ${clients} keep-alive clients, ${step} churn actions (rewrite, remove, re-add, SIGKILL, restart), ${new Date().toISOString().slice(0, 10)}`);
+  console.log('\n| t (s) | ok requests | errors | bulb RSS (MB) | open fds |\n| --- | --- | --- | --- | --- |');
+  console.log(rows.join('\n'));
+  console.log(`\n${stats.ok} requests, ${stats.errors} errors, ${warnings} warning lines from bulb; RSS ${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MB and fds ${fdGrowth >= 0 ? '+' : ''}${fdGrowth.toFixed(1)} from the middle to the last third.`);
+  console.log(failures.length ? `FAIL: ${failures.join('; ')}` : 'PASS');
+  process.exitCode = failures.length ? 1 : 0;
+}
