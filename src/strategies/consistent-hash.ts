@@ -5,11 +5,15 @@
  * when a backend joins or leaves only the keys on the arc it gains or loses move, about 1/n of them, instead of
  * nearly all of them as with `hash % n`.
  *
- * Each backend owns POINTS_PER_WEIGHT × min(weight, MAX_WEIGHT) points on a 32-bit ring; a key goes to the owner
+ * Each backend owns pointsPerWeight × min(weight, MAX_WEIGHT) points on a 32-bit ring; a key goes to the owner
  * of the first point at or after the key's hash (wrapping). A point's position depends only on the backend id,
  * and equal positions go to the smaller id, so the ring is a function of the set of (id, weight) alone: two
  * sidecars that list the same backends in a different order send every key to the same backend. The weight cap
- * keeps memory bounded (at most 1,000 points, 8 KB, per backend).
+ * keeps memory bounded (at most 1,000 points, 8 KB, per backend), and a large pool gets fewer points per unit of
+ * weight (never fewer than 10) so the whole ring stays within MAX_RING_POINTS: building it is a sort that runs on
+ * the event loop at every pool change, and a million-point ring for 10,000 backends took ~0.5 s to build. Point p
+ * of a backend sits at the same place whatever the count, so shrinking the count only removes each backend's last
+ * points and moves only the keys on them.
  *
  * The ring is built once per candidates array (by identity); a pick hashes the key (FNV-1a, no allocation)
  * and does one binary search.
@@ -29,6 +33,21 @@ export const CONSISTENT_HASH = 'consistent-hash';
 export const POINTS_PER_WEIGHT = 100;
 /** Weights above this count as this on the ring, so one huge weight cannot blow up memory. */
 export const MAX_WEIGHT = 10;
+/** The ring never has more points than this (about 10 ms to build); large pools get fewer points per weight. */
+export const MAX_RING_POINTS = 160_000;
+/** ...but never fewer than this per unit of weight, or arcs get too uneven. */
+export const MIN_POINTS_PER_WEIGHT = 10;
+
+/** Points per unit of weight for this pool: POINTS_PER_WEIGHT, scaled down so the ring fits MAX_RING_POINTS. */
+export function pointsPerWeight(candidates: readonly Candidate[]): number {
+  let units = 0;
+  for (const c of candidates) units += cappedWeight(c.weight);
+  return Math.max(MIN_POINTS_PER_WEIGHT, Math.min(POINTS_PER_WEIGHT, Math.floor(MAX_RING_POINTS / Math.max(1, units))));
+}
+
+function cappedWeight(weight: number): number {
+  return Math.max(1, Math.min(MAX_WEIGHT, Math.floor(weight)));
+}
 
 /**
  * FNV-1a over UTF-16 code units, then murmur3's fmix32 finaliser so that keys differing only in their last
@@ -73,14 +92,15 @@ const INDEX_SPACE = 2 ** 21;
 export function buildRing(candidates: readonly Candidate[]): Ring {
   const n = candidates.length;
   if (n >= INDEX_SPACE) throw new RangeError(`consistent-hash supports at most ${INDEX_SPACE - 1} backends`);
+  const perWeight = pointsPerWeight(candidates);
   let count = 0;
-  for (const c of candidates) count += pointsFor(c.weight);
+  for (const c of candidates) count += perWeight * cappedWeight(c.weight);
   const packed = new Float64Array(count);
   let k = 0;
   for (let i = 0; i < n; i++) {
     const c = candidates[i]!;
     const idHash = hash32(c.id);
-    const m = pointsFor(c.weight);
+    const m = perWeight * cappedWeight(c.weight);
     for (let p = 0; p < m; p++) packed[k++] = pointHash(idHash, p) * INDEX_SPACE + i;
   }
   packed.sort();
@@ -101,10 +121,6 @@ export function buildRing(candidates: readonly Candidate[]): Ring {
     out++;
   }
   return { points: points.subarray(0, out), owners: owners.subarray(0, out) };
-}
-
-function pointsFor(weight: number): number {
-  return POINTS_PER_WEIGHT * Math.max(1, Math.min(MAX_WEIGHT, Math.floor(weight)));
 }
 
 /** Index into `ring.points` of the first point >= h, wrapping to 0 past the end. */

@@ -6,7 +6,10 @@ import {
   consistentHash,
   hash32,
   MAX_WEIGHT,
+  MAX_RING_POINTS,
+  MIN_POINTS_PER_WEIGHT,
   POINTS_PER_WEIGHT,
+  pointsPerWeight,
 } from '../../../src/strategies/consistent-hash.js';
 import { defaultContext, type Candidate, type Strategy } from '../../../src/strategies/strategy.js';
 import { cand, req } from './_candidates.js';
@@ -53,15 +56,21 @@ test('consistent-hash keys on a header when configured, falling back to the clie
   }
 });
 
-test('consistent-hash: at 10,000 backends every backend keeps at least 90% of its ring points', () => {
+test('consistent-hash: at 10,000 backends the ring is capped, builds quickly, and every backend keeps at least 80% of its points', () => {
   // Regression guard for point schemes with structure: with these ids, ketama-style hash32(`${id}#${p}`) leaves
   // 10.1.4.214:8080 with 76 of its 100 points (it shares a run with 10.1.22.213:8080).
   const cs = Array.from({ length: 10_000 }, (_, i) => cand(`10.1.${i >> 8}.${i & 255}:8080`));
+  const t0 = performance.now();
   const ring = buildRing(cs);
+  // Generous: the point is that it is milliseconds on the event loop, not half a second.
+  assert.ok(performance.now() - t0 < 250, `built in ${(performance.now() - t0).toFixed(0)} ms`);
   const counts = new Uint32Array(cs.length);
   for (const o of ring.owners) counts[o]!++;
   const min = counts.reduce((m, c) => Math.min(m, c), Infinity);
-  assert.ok(min >= 0.9 * POINTS_PER_WEIGHT, `a backend kept only ${min} points`);
+  const per = pointsPerWeight(cs);
+  assert.ok(per >= MIN_POINTS_PER_WEIGHT && per * cs.length <= MAX_RING_POINTS, `${per} points per backend`);
+  // Equal positions (a handful in a 160,000-point ring) cost a backend a point or two; structure would cost more.
+  assert.ok(min >= 0.8 * per, `a backend kept only ${min} of its ${per} points`);
   for (let i = 1; i < ring.points.length; i++) assert.ok(ring.points[i - 1]! < ring.points[i]!, 'sorted, unique');
 });
 
