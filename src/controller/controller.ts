@@ -107,9 +107,11 @@ export class Controller {
     const p = plan(desired, actual, this.synced);
     if (isEmptyPlan(p)) return p;
     // apply: the only place the controller changes the pool.
-    for (const spec of p.add) this.pool.add(spec);
-    for (const spec of p.update) this.pool.update(spec);
-    for (const id of p.drain) this.pool.drain(id);
+    this.pool.batch(() => {
+      for (const spec of p.add) this.pool.add(spec);
+      for (const spec of p.update) this.pool.update(spec);
+      for (const id of p.drain) this.pool.drain(id);
+    });
     const durationMs = performance.now() - started;
     this.reconciles++;
     this.log.info(

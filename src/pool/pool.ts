@@ -45,6 +45,9 @@ export class Pool {
   /** True while panic mode routes to unhealthy backends too. */
   panic = false;
   private rampTimer: NodeJS.Timeout | undefined;
+  /** Inside `batch`: rebuilds are deferred to its end (one O(n) pass, not one per change). */
+  private batching = 0;
+  private dirty = false;
 
   constructor(opts: PoolOptions) {
     this.opts = opts;
@@ -217,7 +220,26 @@ export class Pool {
    * Priorities are compared within one source (one SRV name) only, so two SRV names, or an SRV name and a
    * backend file, are balanced together rather than one becoming the backup of the other. No priority = 0.
    */
+  /**
+   * Runs `fn` (a reconcile's apply step) with `routable` rebuilt once at the end instead of after every change:
+   * adding 10,000 backends one by one would otherwise cost 10,000 O(n) rebuilds.
+   */
+  batch(fn: () => void): void {
+    this.batching++;
+    try {
+      fn();
+    } finally {
+      this.batching--;
+      if (this.batching === 0 && this.dirty) this.rebuild();
+    }
+  }
+
   private rebuild(): void {
+    if (this.batching > 0) {
+      this.dirty = true;
+      return;
+    }
+    this.dirty = false;
     // Eligible: could take traffic if healthy (active, not drained by hand, under maxConnections).
     let eligible = 0;
     let healthy = 0;

@@ -81,3 +81,17 @@ test('slow start: a backend that recovers ramps again; a backend file\'s slowSta
   pool.setHealth('a:1', true);
   assert.ok(a.weight < 4, 'ramping again after recovery');
 });
+
+test('batch: routable is rebuilt once at the end of a batch of changes', (t) => {
+  const pool = new Pool({ drainTimeoutMs: 1000 });
+  t.after(() => pool.close());
+  pool.add(spec('a:1'));
+  const before = pool.routable;
+  pool.batch(() => {
+    for (let i = 0; i < 100; i++) pool.add(spec(`b${i}:1`));
+    pool.drain('a:1');
+    assert.equal(pool.routable, before, 'unchanged inside the batch');
+  });
+  assert.equal(pool.routable.length, 100);
+  assert.ok(!pool.routable.some((b) => b.id === 'a:1'));
+});
