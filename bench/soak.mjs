@@ -57,10 +57,13 @@ async function main() {
 
   const backends = [2, 3, 4, 5].map((n, i) => ({ name: `b${i}`, host: `127.0.0.${n}`, port: 18200 + i, proc: undefined }));
   const startBackend = (b) =>
-    new Promise((resolve) => {
+    new Promise((resolve, reject) => {
       const p = spawn(process.execPath, [SELF, '--backend', b.host, String(b.port), b.name], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
       children.add(p);
-      p.once('exit', () => children.delete(p));
+      p.once('exit', (code) => {
+        children.delete(p);
+        reject(new Error(`backend ${b.name} exited (${code}) before it was ready`));
+      });
       p.once('message', () => resolve());
       b.proc = p;
     });
@@ -104,18 +107,23 @@ async function main() {
   };
   const loops = Array.from({ length: clients }, client);
 
-  // Churn: one action every 2 s, cycling through rewrite, remove, re-add, kill, restart.
+  // Churn: one action every 2 s. Each round of five picks the next backend and puts it through: a weight
+  // rewrite in place, removal (drain), re-adding, SIGKILL under load, and a restart on the same address.
   let step = 0;
+  let churnError;
   const churn = setInterval(async () => {
-    const b = backends[step % backends.length];
-    switch (step % 5) {
-      case 0: writeBackend(b, 1 + (step % 4)); break; // weight change, in place
-      case 1: unlinkSync(file(b)); break; // removed: drains
-      case 2: writeBackend(b); break; // back
-      case 3: b.proc.kill('SIGKILL'); break; // dies under load
-      case 4: await startBackend(b); break; // restarted on the same address
-    }
+    const b = backends[Math.floor(step / 5) % backends.length];
+    const action = step % 5;
     step++;
+    try {
+      if (action === 0) writeBackend(b, 2);
+      else if (action === 1) unlinkSync(file(b));
+      else if (action === 2) writeBackend(b);
+      else if (action === 3) b.proc.kill('SIGKILL');
+      else await startBackend(b);
+    } catch (err) {
+      churnError ??= err;
+    }
   }, 2000);
 
   const samples = [];
@@ -152,6 +160,7 @@ async function main() {
   const rssGrowth = avg(last, 'rssMb') - avg(middle, 'rssMb');
   const fdGrowth = avg(last, 'fds') - avg(middle, 'fds');
   const failures = [];
+  if (churnError) failures.push(`the churn itself failed: ${churnError.message}`);
   if (stats.errors > 0) failures.push(`${stats.errors} client-visible errors (${JSON.stringify(stats.byKind)})`);
   if (rssGrowth > 30) failures.push(`RSS grew by ${rssGrowth.toFixed(1)} MB from the middle to the last third`);
   if (fdGrowth > 20) failures.push(`open descriptors grew by ${fdGrowth.toFixed(1)} from the middle to the last third`);
