@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { open, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, open, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backend.js';
 import { startBulb, type RunningBulb } from '../helpers/bulb.js';
@@ -108,4 +108,23 @@ test('10,000 backend files at once, then all deleted, three times: bulb follows,
   assert.ok(rss[3]! < 450, `RSS stays bounded (${rss[3]!.toFixed(0)} MB)`);
   // The good backend was never disturbed.
   for (let i = 0; i < 5; i++) assert.equal((await request(`${bulb.url}/x`)).body, 'good');
+});
+
+test('a file bulb may not read: rejected with "permission denied", the rest served (bulb run as an ordinary user)', async (t) => {
+  // Tests run as root, which reads any file; so this bulb runs as `nobody`, as it does in its container.
+  const NOBODY = 65534;
+  const dir = await tmpDir(t);
+  await chmod(dir, 0o755);
+  const good = await startBackend('good');
+  t.after(() => good.close());
+  await writeFile(join(dir, 'good.json'), backendFile(good.url));
+  await chmod(join(dir, 'good.json'), 0o644);
+  await writeFile(join(dir, 'secret.json'), backendFile('http://127.0.0.9:4'));
+  await chmod(join(dir, 'secret.json'), 0o000);
+  const bulb = await startBulb(t, ['--watch-dir', dir], { uid: NOBODY });
+  await waitFor(async () => (await rejected(bulb)).some((r) => r.path.endsWith('/secret.json')), 10_000, 'secret.json rejected');
+  const entry = (await rejected(bulb)).find((r) => r.path.endsWith('/secret.json'))!;
+  assert.match(entry.message, /permission denied|EACCES/i);
+  assert.ok(bulb.logs.some((l) => l.level === 'error' && String(l['file'] ?? '').endsWith('/secret.json')));
+  assert.equal((await request(`${bulb.url}/`)).body, 'good');
 });

@@ -31,12 +31,17 @@ export interface RunningBulb {
  * Starts the built bulb (`dist/`, as users run it) as a child process on ephemeral ports, and kills it by PID
  * when the test ends. `npm test` builds first; run `npm run build` before running one e2e file by hand.
  */
-export async function startBulb(t: TestContext, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunningBulb> {
+export async function startBulb(
+  t: TestContext,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; /** Run as this user (tests run as root; some need an ordinary user). */ uid?: number; gid?: number } = {},
+): Promise<RunningBulb> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run "npm run build" first`);
   const proc = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.uid !== undefined && { uid: opts.uid, gid: opts.gid ?? opts.uid }),
   });
   const logs: LogLine[] = [];
   let err = '';
