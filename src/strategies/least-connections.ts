@@ -5,7 +5,9 @@
  * Why: in-flight count is the one load signal that reacts immediately, so slow or stuck backends stop getting
  * new requests without waiting for latency samples. Ties are broken in rotation: the scan starts just after the
  * previous winner, so when everything is idle (the common case at low traffic) picks cycle through all
- * candidates instead of piling onto the first one. One O(n) scan, no allocation.
+ * candidates instead of piling onto the first one. One scan, no allocation; it stops at the first idle backend,
+ * since nothing can beat a load of 0 and the first one in scan order is the one rotation wants. So a large pool
+ * that is mostly idle (the usual case) costs a few steps per pick, and only a saturated one costs O(n).
  */
 import { registerStrategy, type Candidate, type PickRequest, type Strategy, type StrategyContext } from './strategy.js';
 
@@ -29,6 +31,7 @@ class LeastConnections implements Strategy {
       if (load < bestLoad) {
         bestLoad = load;
         best = i;
+        if (load === 0) break;
       }
       if (++i === n) i = 0;
     }
