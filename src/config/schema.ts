@@ -399,6 +399,11 @@ export interface SettingOption {
 const DURATION_EXPECTED = 'a duration (use 250ms, 2s, 1m; a bare number means seconds)';
 const DURATION_RULE = 'must be a duration like 250ms, 2s or 1m, or a number of seconds';
 
+/** The options-table entry of a `duration` setting. */
+function durationOption(key: SettingKey, flag: `--${string}`, env: `BULB_${string}`): SettingOption {
+  return { key, flag, env, value: 'DURATION', repeatable: false, expected: DURATION_EXPECTED, rule: DURATION_RULE };
+}
+
 /** The options-table entry of a `wholeNumber` setting. */
 function wholeNumberOption(key: SettingKey, flag: `--${string}`, env: `BULB_${string}`, value: string, min: number, max: number): SettingOption {
   return {
@@ -486,24 +491,8 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
     expected: 'IP[:PORT] or system',
     rule: 'must be IP[:PORT] or system',
   },
-  {
-    key: 'dnsMinInterval',
-    flag: '--dns-min-interval',
-    env: 'BULB_DNS_MIN_INTERVAL',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
-  {
-    key: 'dnsMaxInterval',
-    flag: '--dns-max-interval',
-    env: 'BULB_DNS_MAX_INTERVAL',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
+  durationOption('dnsMinInterval', '--dns-min-interval', 'BULB_DNS_MIN_INTERVAL'),
+  durationOption('dnsMaxInterval', '--dns-max-interval', 'BULB_DNS_MAX_INTERVAL'),
   {
     key: 'dnsEmptyAfter',
     flag: '--dns-empty-after',
@@ -531,46 +520,14 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
     expected: 'client-ip or header:NAME',
     rule: 'must be client-ip or header:NAME',
   },
-  {
-    key: 'upstreamTimeout',
-    flag: '--upstream-timeout',
-    env: 'BULB_UPSTREAM_TIMEOUT',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
-  {
-    key: 'drainTimeout',
-    flag: '--drain-timeout',
-    env: 'BULB_DRAIN_TIMEOUT',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
-  {
-    key: 'shutdownDelay',
-    flag: '--shutdown-delay',
-    env: 'BULB_SHUTDOWN_DELAY',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
+  durationOption('upstreamTimeout', '--upstream-timeout', 'BULB_UPSTREAM_TIMEOUT'),
+  durationOption('drainTimeout', '--drain-timeout', 'BULB_DRAIN_TIMEOUT'),
+  durationOption('shutdownDelay', '--shutdown-delay', 'BULB_SHUTDOWN_DELAY'),
   wholeNumberOption('retries', '--retries', 'BULB_RETRIES', 'N', 0, 10),
   wholeNumberOption('retryBudget', '--retry-budget', 'BULB_RETRY_BUDGET', 'PERCENT', 0, 100),
   wholeNumberOption('retryBodyLimit', '--retry-body-limit', 'BULB_RETRY_BODY_LIMIT', 'BYTES', 0, 67108864),
   wholeNumberOption('panicThreshold', '--panic-threshold', 'BULB_PANIC_THRESHOLD', 'PERCENT', 0, 100),
-  {
-    key: 'slowStart',
-    flag: '--slow-start',
-    env: 'BULB_SLOW_START',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
+  durationOption('slowStart', '--slow-start', 'BULB_SLOW_START'),
   {
     key: 'healthMode',
     flag: '--health-mode',
@@ -598,24 +555,8 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
     expected: 'a status code or range such as 200-399',
     rule: 'must be a status code or range such as 200-399',
   },
-  {
-    key: 'healthInterval',
-    flag: '--health-interval',
-    env: 'BULB_HEALTH_INTERVAL',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
-  {
-    key: 'healthTimeout',
-    flag: '--health-timeout',
-    env: 'BULB_HEALTH_TIMEOUT',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
+  durationOption('healthInterval', '--health-interval', 'BULB_HEALTH_INTERVAL'),
+  durationOption('healthTimeout', '--health-timeout', 'BULB_HEALTH_TIMEOUT'),
   wholeNumberOption('healthRise', '--health-rise', 'BULB_HEALTH_RISE', 'N', 1, 100),
   wholeNumberOption('healthFall', '--health-fall', 'BULB_HEALTH_FALL', 'N', 1, 100),
   {
@@ -628,34 +569,10 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
     rule: 'must be healthy or unhealthy',
   },
   wholeNumberOption('outlierConsecutive', '--outlier-consecutive', 'BULB_OUTLIER_CONSECUTIVE', 'N', 0, 1000),
-  {
-    key: 'outlierBaseEjection',
-    flag: '--outlier-base-ejection',
-    env: 'BULB_OUTLIER_BASE_EJECTION',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
+  durationOption('outlierBaseEjection', '--outlier-base-ejection', 'BULB_OUTLIER_BASE_EJECTION'),
   wholeNumberOption('outlierMaxEjectionPercent', '--outlier-max-ejection-percent', 'BULB_OUTLIER_MAX_EJECTION_PERCENT', 'PERCENT', 0, 100),
-  {
-    key: 'headerTimeout',
-    flag: '--header-timeout',
-    env: 'BULB_HEADER_TIMEOUT',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
-  {
-    key: 'bodyTimeout',
-    flag: '--body-timeout',
-    env: 'BULB_BODY_TIMEOUT',
-    value: 'DURATION',
-    repeatable: false,
-    expected: DURATION_EXPECTED,
-    rule: DURATION_RULE,
-  },
+  durationOption('headerTimeout', '--header-timeout', 'BULB_HEADER_TIMEOUT'),
+  durationOption('bodyTimeout', '--body-timeout', 'BULB_BODY_TIMEOUT'),
   wholeNumberOption('maxConnections', '--max-connections', 'BULB_MAX_CONNECTIONS', 'N', 0, 1000000),
   {
     key: 'logLevel',

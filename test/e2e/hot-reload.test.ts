@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startBackend, type TestBackend } from '../helpers/backend.js';
+import { startBackends } from '../helpers/backend.js';
 import { startBulb, type RunningBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
 import { backendFile, tmpDir, writeAtomic } from '../helpers/tmpdir.js';
@@ -21,16 +21,9 @@ async function answers(bulb: RunningBulb, n: number): Promise<string[]> {
   return out;
 }
 
-async function backends(t: import('node:test').TestContext, ...names: string[]): Promise<TestBackend[]> {
-  // Distinct loopback addresses stand in for containers with distinct IPs.
-  const list = await Promise.all(names.map((n, i) => startBackend(n, { host: `127.0.0.${i + 2}` })));
-  t.after(() => Promise.all(list.map((b) => b.close())));
-  return list;
-}
-
 test('a dropped file becomes routable within a moment, without a restart', async (t) => {
   const dir = await tmpDir(t);
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   await writeFile(join(dir, 'a.json'), backendFile(a!.url));
   const bulb = await startBulb(t, ['--watch-dir', dir]);
   assert.deepEqual(new Set(await answers(bulb, 4)), new Set(['a']));
@@ -48,7 +41,7 @@ test('a dropped file becomes routable within a moment, without a restart', async
 
 test('a deleted file drains: no new requests reach it, in-flight ones finish, same PID', async (t) => {
   const dir = await tmpDir(t);
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   b!.delayMs = 1500;
   await writeFile(join(dir, 'a.json'), backendFile(a!.url));
   await writeFile(join(dir, 'b.json'), backendFile(b!.url));
@@ -77,7 +70,7 @@ test('a deleted file drains: no new requests reach it, in-flight ones finish, sa
 
 test('a changed file: new weight applies in place; a new URL replaces the old backend', async (t) => {
   const dir = await tmpDir(t);
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   await writeFile(join(dir, 'svc.json'), backendFile(a!.url));
   const bulb = await startBulb(t, ['--watch-dir', dir]);
   await answers(bulb, 3);
@@ -93,7 +86,7 @@ test('a changed file: new weight applies in place; a new URL replaces the old ba
 
 test('a bad file is rejected with one log line naming file, pointer and reason; others keep serving; last-known-good stays', async (t) => {
   const dir = await tmpDir(t);
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   await writeFile(join(dir, 'a.json'), backendFile(a!.url));
   await writeFile(join(dir, 'b.json'), backendFile(b!.url));
   const bulb = await startBulb(t, ['--watch-dir', dir]);
@@ -115,7 +108,7 @@ test('a bad file is rejected with one log line naming file, pointer and reason; 
 
 test('a Kubernetes ConfigMap update (the ..data symlink swap) is seen', async (t) => {
   const dir = await tmpDir(t);
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   await mkdir(join(dir, '..2026_11_24_00_00_00.1'));
   await writeFile(join(dir, '..2026_11_24_00_00_00.1', 'svc.json'), backendFile(a!.url));
   await symlink('..2026_11_24_00_00_00.1', join(dir, '..data'));
@@ -136,7 +129,7 @@ test('the watched directory disappears: last-known-good backends keep serving; w
   const parent = await tmpDir(t);
   const dir = join(parent, 'backends');
   await mkdir(dir);
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   await writeFile(join(dir, 'a.json'), backendFile(a!.url));
   const bulb = await startBulb(t, ['--watch-dir', dir]);
   await rm(dir, { recursive: true });
@@ -150,7 +143,7 @@ test('the watched directory disappears: last-known-good backends keep serving; w
 });
 
 test('every request writes one access log line with method, path, status, backend and duration', async (t) => {
-  const [a] = await backends(t, 'a');
+  const [a] = await startBackends(t, 'a');
   const bulb = await startBulb(t, ['--backend', a!.url]);
   await request(`${bulb.url}/hello?x=1`, { method: 'DELETE' });
   const line = await bulb.waitForLog((l) => l.msg === 'request');

@@ -5,16 +5,7 @@ import net from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startBackend } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
-import { rawRequest, request } from '../helpers/http.js';
-
-/** A loopback port nothing listens on: connections to it are refused. */
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+import { closedPort, rawRequest, request } from '../helpers/http.js';
 
 function assertNoStack(body: string): void {
   assert.doesNotMatch(body, /\n\s+at /, 'no stack trace');

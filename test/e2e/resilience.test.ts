@@ -5,28 +5,14 @@ import net from 'node:net';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { startBackend, type TestBackend } from '../helpers/backend.js';
+import { startBackends } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
-import { request } from '../helpers/http.js';
+import { closedPort, request } from '../helpers/http.js';
 import { backendFile, tmpDir } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function backends(t: import('node:test').TestContext, ...names: string[]): Promise<TestBackend[]> {
-  const list = await Promise.all(names.map((n, i) => startBackend(n, { host: `127.0.0.${i + 2}` })));
-  t.after(() => Promise.all(list.map((b) => b.close())));
-  return list;
-}
-
 test('--retries N: a GET gets past N refusing backends, and no further', async (t) => {
-  const [good] = await backends(t, 'good');
+  const [good] = await startBackends(t, 'good');
   const dead1 = `http://127.0.0.1:${await closedPort()}`;
   const dead2 = `http://127.0.0.1:${await closedPort()}`;
   // A strategy that always takes the first candidate makes the order exact: dead1, then dead2, then good.
@@ -47,7 +33,7 @@ test('--retries N: a GET gets past N refusing backends, and no further', async (
 });
 
 test('a 503 from a backend is retried elsewhere for a GET, and passed through for a POST', async (t) => {
-  const [busy, ok] = await backends(t, 'busy', 'ok');
+  const [busy, ok] = await startBackends(t, 'busy', 'ok');
   busy!.mode = { kind: 'status', status: 503 };
   const bulb = await startBulb(t, ['--backend', busy!.url, '--backend', ok!.url]);
   for (let i = 0; i < 4; i++) {
@@ -62,7 +48,7 @@ test('a 503 from a backend is retried elsewhere for a GET, and passed through fo
 });
 
 test('small request bodies are buffered and replayed on retry; bodies over --retry-body-limit are not retried', async (t) => {
-  const [ok] = await backends(t, 'ok');
+  const [ok] = await startBackends(t, 'ok');
   const dead = `http://127.0.0.1:${await closedPort()}`;
   const bulb = await startBulb(t, ['--backend', dead, '--backend', ok!.url, '--retry-body-limit', '1000']);
   for (let i = 0; i < 4; i++) {
@@ -78,7 +64,7 @@ test('small request bodies are buffered and replayed on retry; bodies over --ret
 });
 
 test('the retry budget caps retries when the whole pool is failing', async (t) => {
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   a!.mode = { kind: 'status', status: 503 };
   b!.mode = { kind: 'status', status: 503 };
   // Outlier detection off: it would eject one of the two and leave nothing to retry on.
@@ -94,7 +80,7 @@ test('the retry budget caps retries when the whole pool is failing', async (t) =
 
 test('maxConnections: a backend at its limit is skipped by the strategy', async (t) => {
   const dir = await tmpDir(t);
-  const [slow, other] = await backends(t, 'slow', 'other');
+  const [slow, other] = await startBackends(t, 'slow', 'other');
   slow!.delayMs = 3000;
   await writeFile(join(dir, 'a-slow.json'), backendFile(slow!.url, { maxConnections: 1 }));
   await writeFile(join(dir, 'b-other.json'), backendFile(other!.url));
@@ -111,7 +97,7 @@ test('maxConnections: a backend at its limit is skipped by the strategy', async 
 
 test('slow start: a new backend\'s share grows gradually, not in one step', async (t) => {
   const dir = await tmpDir(t);
-  const [old, fresh] = await backends(t, 'old', 'fresh');
+  const [old, fresh] = await startBackends(t, 'old', 'fresh');
   await writeFile(join(dir, 'old.json'), backendFile(old!.url));
   const bulb = await startBulb(t, ['--watch-dir', dir, '--strategy', 'weighted-round-robin']);
   await writeFile(join(dir, 'fresh.json'), backendFile(fresh!.url, { slowStart: '4s' }));
@@ -130,7 +116,7 @@ test('slow start: a new backend\'s share grows gradually, not in one step', asyn
 });
 
 test('SIGTERM with --shutdown-delay: /readyz fails at once, traffic is still served during the delay, then exit 0', async (t) => {
-  const [a] = await backends(t, 'a');
+  const [a] = await startBackends(t, 'a');
   const bulb = await startBulb(t, ['--backend', a!.url, '--shutdown-delay', '1500ms']);
   assert.equal((await request(`${bulb.adminUrl}/readyz`)).status, 200);
   const t0 = Date.now();
@@ -144,7 +130,7 @@ test('SIGTERM with --shutdown-delay: /readyz fails at once, traffic is still ser
 });
 
 test('SIGTERM under load: every accepted request completes, exit 0', async (t) => {
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startBackends(t, 'a', 'b');
   a!.delayMs = 50;
   b!.delayMs = 50;
   const bulb = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, '--drain-timeout', '10s']);
@@ -180,7 +166,7 @@ test('SIGTERM under load: every accepted request completes, exit 0', async (t) =
 
 test('ten seconds of load while backend files are added and removed every 200 ms: zero errors', async (t) => {
   const dir = await tmpDir(t);
-  const list = await backends(t, 'b0', 'b1', 'b2', 'b3', 'b4');
+  const list = await startBackends(t, 'b0', 'b1', 'b2', 'b3', 'b4');
   // b0 stays; the others come and go.
   await writeFile(join(dir, 'b0.json'), backendFile(list[0]!.url));
   const bulb = await startBulb(t, ['--watch-dir', dir]);
@@ -254,4 +240,28 @@ test('a drained backend\'s open WebSocket is closed when the drain timeout passe
   const closedAt = await closed;
   assert.ok(closedAt - removedAt >= 900, 'closed at the drain timeout, not before');
   await bulb.waitForLog((l) => l.msg === 'backend removed at drain timeout');
+});
+
+test('every backend down: 503 at once with panic mode off; with --panic-threshold, requests are tried anyway', async (t) => {
+  const [a, b] = await startBackends(t, 'a', 'b');
+  // Their health checks fail, but they would still answer traffic: what panic mode bets on.
+  a!.healthzStatus = 500;
+  b!.healthzStatus = 500;
+  const health = ['--health-path', '/healthz', '--health-interval', '200ms', '--health-fall', '1', '--outlier-consecutive', '0'];
+  const off = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, ...health]);
+  await waitFor(async () => (await request(`${off.url}/x`)).status === 503, 10_000, 'both marked down');
+  const t0 = Date.now();
+  const r = await request(`${off.url}/fast`);
+  assert.equal(r.status, 503);
+  assert.equal(r.body, 'no backend available\n');
+  assert.ok(Date.now() - t0 < 1000, 'answered at once, no hanging');
+
+  const on = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, ...health, '--panic-threshold', '50']);
+  await on.waitForLog((l) => l.msg.startsWith('PANIC MODE'), 10_000);
+  for (let i = 0; i < 4; i++) assert.equal((await request(`${on.url}/p${i}`)).status, 200, 'routed anyway in panic');
+  // Recovery leaves panic mode, logged once.
+  a!.healthzStatus = 200;
+  b!.healthzStatus = 200;
+  await on.waitForLog((l) => l.msg === 'panic mode over: routing to healthy backends only', 10_000);
+  assert.equal(on.logs.filter((l) => l.msg.startsWith('PANIC MODE')).length, 1, 'entering panic logged once');
 });

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TestContext } from 'node:test';
 
 /** How a test backend answers; change it at any time, the next request follows it. */
 export type BackendMode =
@@ -101,4 +102,14 @@ export async function startBackend(name: string, opts: { host?: string; port?: n
   const port = (server.address() as AddressInfo).port;
   Object.assign(backend, { port, url: `http://${host}:${port}` });
   return backend;
+}
+
+/**
+ * One backend per name, on 127.0.0.2, 127.0.0.3, ... in order (distinct addresses, as containers have), all
+ * closed when the test ends.
+ */
+export async function startBackends(t: TestContext, ...names: string[]): Promise<TestBackend[]> {
+  const list = await Promise.all(names.map((n, i) => startBackend(n, { host: `127.0.0.${i + 2}` })));
+  t.after(() => Promise.all(list.map((b) => b.close())));
+  return list;
 }

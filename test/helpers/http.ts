@@ -48,3 +48,12 @@ export function rawRequest(url: string, raw: string, quietMs = 1500): Promise<st
     socket.on('error', reject);
   });
 }
+
+/** A loopback port nothing listens on (bound, then released): connecting to it is refused. */
+export async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
