@@ -14,7 +14,7 @@ import { waitFor } from '../helpers/wait-for.js';
 const FAST = ['--dns-min-interval', '200ms', '--dns-max-interval', '1s'];
 const SRV = `_http._tcp.web.${ZONE}`;
 
-interface AdminBackend { id: string; url: string; weight: number; state: string; source: string; requests: number }
+interface AdminBackend { id: string; url: string; weight: number; state: string; source: string; requests: number; healthy: boolean }
 interface AdminSource { name: string; error?: string | null; backends: number }
 
 async function adminBackends(bulb: RunningBulb): Promise<AdminBackend[]> {
@@ -64,8 +64,7 @@ test('priority: only the lowest group gets traffic; when its backends are all ou
   const bulb = await startBulb(t, ['--dns-srv', SRV, '--dns-server', dns.server, ...FAST]);
   assert.deepEqual(await tally(bulb, 10), { a: 5, b: 5 }, 'priority 1 (c) is a backup and gets nothing');
 
-  // No active health checks yet: take the group out through the pool's routability seam, from the admin API.
-  // Health checks will use the same seam (pool.setHealth), and the same rule picks the group.
+  // An operator's hand drain takes backends out of the group as failing health checks do (next test).
   const drain = (host: string, action: 'drain' | 'undrain') => request(`${bulb.adminUrl}/backends/${host}:${port}/${action}`, { method: 'POST' });
   assert.equal((await drain('127.0.0.2', 'drain')).status, 200);
   assert.deepEqual(await tally(bulb, 4), { b: 4 }, 'one backend left in the group: the group still serves');
@@ -73,6 +72,21 @@ test('priority: only the lowest group gets traffic; when its backends are all ou
   assert.deepEqual(await tally(bulb, 4), { c: 4 }, 'whole group out: priority 1 takes over');
   await drain('127.0.0.2', 'undrain');
   assert.deepEqual(await tally(bulb, 4), { a: 4 }, 'a priority-0 backend is back: traffic returns to the group');
+});
+
+test('priority failover driven by health checks: the group fails its checks, priority 1 serves; one recovers, traffic returns', async (t) => {
+  const { a, b, port } = await containers(t);
+  const dns = await startDnsmasq(t, hosts(srv('a', port, 0, 1), srv('b', port, 0, 1), srv('c', port, 1, 5)));
+  const health = ['--health-path', '/healthz', '--health-interval', '200ms', '--health-fall', '1', '--health-rise', '1', '--outlier-consecutive', '0'];
+  const bulb = await startBulb(t, ['--dns-srv', SRV, '--dns-server', dns.server, ...health, ...FAST]);
+  assert.deepEqual(await tally(bulb, 10), { a: 5, b: 5 });
+  a.healthzStatus = 503;
+  b.healthzStatus = 503;
+  await waitFor(async () => (await adminBackends(bulb)).filter((x) => !x.healthy).length === 2, 10_000, 'group 0 marked down');
+  assert.deepEqual(await tally(bulb, 4), { c: 4 }, 'the whole priority-0 group is down: priority 1 takes over');
+  a.healthzStatus = 200;
+  await waitFor(async () => (await adminBackends(bulb)).some((x) => x.url === a.url && x.healthy), 10_000, 'a healthy again');
+  assert.deepEqual(await tally(bulb, 4), { a: 4 }, 'one priority-0 backend is back: traffic returns to the group');
 });
 
 test('records change: the pool follows within the refresh interval; a removed target drains; same PID', async (t) => {
