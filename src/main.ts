@@ -11,7 +11,7 @@ import { StaticSource } from './discovery/static.js';
 import { ListenError } from './errors.js';
 import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
-import type { Backend } from './pool/backend.js';
+import { DEFAULT_AGENT_SETTINGS, type Backend } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { Proxy } from './proxy/proxy.js';
 import { createStrategy } from './strategies/index.js';
@@ -67,6 +67,8 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     drainTimeoutMs: config.drainTimeoutMs,
     panicThresholdPercent: config.panicThresholdPercent,
     slowStartMs: config.slowStartMs,
+    // A connection that cannot be established within the upstream timeout is an upstream timeout (504).
+    agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs },
   });
   pool.onPanic((panic, healthy, total) => {
     const at = { healthy, total, panicThresholdPercent: config.panicThresholdPercent };

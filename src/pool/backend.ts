@@ -1,6 +1,5 @@
-import http from 'node:http';
-import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { Pool as UndiciPool } from 'undici';
 import type { BackendSpec } from '../discovery/source.js';
 import { DEFAULT_DECAY_MS, DEFAULT_RTT_MS, peakEwma } from './load.js';
 
@@ -14,18 +13,20 @@ export interface Outcome {
   readonly status?: number;
 }
 
-/** Keep-alive settings shared by every backend's agent. */
+/** Connection settings shared by every backend's connection pool. */
 export interface AgentSettings {
   /**
    * Idle keep-alive sockets are closed after this long. It must stay below the backends' own idle timeout
    * (Node's default is 5 s) so bulb, not the backend, closes idle sockets; otherwise a request can be written
-   * onto a socket the backend is closing at that moment.
+   * onto a socket the backend is closing at that moment. A backend announcing a shorter `Keep-Alive: timeout=`
+   * gets that, less a second.
    */
   readonly idleTimeoutMs: number;
-  readonly maxFreeSockets: number;
+  /** Giving up on establishing a connection (the request then fails as a timeout: 504). */
+  readonly connectTimeoutMs: number;
 }
 
-export const DEFAULT_AGENT_SETTINGS: AgentSettings = { idleTimeoutMs: 4_000, maxFreeSockets: 256 };
+export const DEFAULT_AGENT_SETTINGS: AgentSettings = { idleTimeoutMs: 4_000, connectTimeoutMs: 10_000 };
 
 /**
  * A backend is a long-lived object keyed by id. The controller updates its spec in place when a source changes
@@ -59,8 +60,6 @@ export class Backend {
   requests = 0;
   failures = 0;
   lastError: string | undefined;
-  /** One keep-alive agent per backend, so each backend's sockets are pooled and closed on their own. */
-  readonly agent: http.Agent;
   /** Open WebSocket tunnels through this backend; closed when a drain times out. */
   readonly tunnels = new Set<import('node:stream').Duplex>();
   /** Set by the pool: called when `inflight` drops to zero, so a draining backend can leave at once. */
@@ -73,23 +72,45 @@ export class Backend {
   /** Set by the pool: called with every finished request's outcome (passive health listens through `Pool.onOutcome`). */
   onOutcome: ((backend: Backend, outcome: Outcome) => void) | undefined;
   private lastSampleAt = 0;
+  private readonly agentSettings: AgentSettings;
+  private pool: UndiciPool | undefined;
+  /** The origin `pool` was made for: a spec update that changes the URL's origin gets a new pool. */
+  private poolOrigin = '';
 
   constructor(spec: BackendSpec, agentSettings: AgentSettings = DEFAULT_AGENT_SETTINGS) {
     this.id = spec.id;
     this.spec = spec;
-    const options: http.AgentOptions = {
-      keepAlive: true,
-      // LIFO reuses the most recently used socket, so surplus sockets sit idle and expire instead of all
-      // being kept warm just enough to race the backend's idle timeout.
-      scheduling: 'lifo',
-      maxFreeSockets: agentSettings.maxFreeSockets,
-      timeout: agentSettings.idleTimeoutMs,
-    };
-    this.agent = spec.url.startsWith('https:') ? new https.Agent(options) : new http.Agent(options);
+    this.agentSettings = agentSettings;
   }
 
   get url(): string {
     return this.spec.url;
+  }
+
+  /**
+   * This backend's keep-alive connection pool (undici), made on first use so that a pool of thousands of
+   * backends that never get traffic costs nothing. Connections are not capped here (`maxConnections` caps
+   * requests in flight at the pool level); the pool hands a request to the first idle connection, so surplus
+   * connections sit idle and expire instead of all being kept warm just enough to race the backend's idle timeout.
+   */
+  get dispatcher(): UndiciPool {
+    const origin = this.spec.url;
+    if (this.pool !== undefined && this.poolOrigin === origin) return this.pool;
+    // The URL changed in place (same id): let the old pool finish what it has, then close.
+    if (this.pool !== undefined) void this.pool.close().catch(() => {});
+    const settings = this.agentSettings;
+    this.pool = new UndiciPool(new URL(origin).origin, {
+      connections: null,
+      pipelining: 1,
+      keepAliveTimeout: settings.idleTimeoutMs,
+      keepAliveMaxTimeout: settings.idleTimeoutMs,
+      keepAliveTimeoutThreshold: 1_000,
+      connectTimeout: settings.connectTimeoutMs,
+      // bulb's own timeouts apply per request (headers) and on the client side (body); a long download is fine.
+      bodyTimeout: 0,
+    });
+    this.poolOrigin = origin;
+    return this.pool;
   }
 
   /** The weight strategies use: the configured weight, or less while slow start ramps it up. */
@@ -156,15 +177,15 @@ export class Backend {
     };
   }
 
-  /** Close idle sockets and refuse new ones; in-flight sockets are destroyed too when `force`. */
+  /** Close idle connections and refuse new requests; in-flight ones are destroyed too when `force`. */
   close(force: boolean): void {
+    const pool = this.pool;
+    this.pool = undefined;
     if (force) {
-      this.agent.destroy();
+      if (pool !== undefined) void pool.destroy().catch(() => {});
       for (const t of this.tunnels) t.destroy();
     }
-    else {
-      // Free sockets only: in-flight requests keep theirs until they finish.
-      for (const sockets of Object.values(this.agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
-    }
+    // In-flight requests keep their connections until they finish; idle ones close now.
+    else if (pool !== undefined) void pool.close().catch(() => {});
   }
 }

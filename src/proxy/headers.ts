@@ -2,8 +2,9 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy ones proxies still see). They describe one connection,
- * not the message, so they are never forwarded. `Trailer` is on the list too: http-proxy 1.18 throws
- * synchronously when it is present on a request with a Content-Length.
+ * not the message, so they are never forwarded. `Trailer` is on the list too (http-proxy 1.18, which still
+ * carries WebSocket upgrades, throws synchronously when it is present on a request with a Content-Length), and
+ * so is `Expect`, which undici refuses to send.
  */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect']);
 
@@ -42,10 +43,47 @@ export function prepareRequestHeaders(req: IncomingMessage, isUpgrade: boolean):
   return { clientWantsClose };
 }
 
+/** Response headers bulb never forwards: the hop-by-hop ones, and `Transfer-Encoding`, which Node sets itself. */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
+
+/**
+ * The headers to send the client, from undici's raw response headers (`[name, value, name, value, ...]`), as the
+ * flat `[name, value, ...]` list `writeHead` takes: names lower-cased, repeated headers kept as separate lines,
+ * hop-by-hop headers (and every header `Connection` names) dropped as in `prepareResponseHeaders`, and
+ * `Transfer-Encoding` left to Node, which frames the body itself (chunked or not, by the client's HTTP version).
+ */
+export function responseHeaderList(raw: readonly Buffer[], clientWantsClose: boolean): string[] {
+  const out: string[] = [];
+  let named: string[] | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (NOT_FORWARDED.has(name)) {
+      if (name === 'connection') {
+        for (const token of raw[i + 1]!.toString('latin1').split(',')) {
+          const t = token.trim().toLowerCase();
+          if (t && t !== 'close' && t !== 'keep-alive') (named ??= []).push(t);
+        }
+      }
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  // Rare: a backend naming its own extra hop-by-hop headers in `Connection`.
+  if (named !== undefined) {
+    const drop = named;
+    const kept: string[] = [];
+    for (let i = 0; i < out.length; i += 2) if (!drop.includes(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+    out.length = 0;
+    out.push(...kept);
+  }
+  if (clientWantsClose) out.push('connection', 'close');
+  return out;
+}
+
 /** Drops the backend's hop-by-hop response headers (its `Keep-Alive: timeout=5` is about bulb's socket, not the client's). */
 export function prepareResponseHeaders(headers: IncomingHttpHeaders, clientWantsClose: boolean, isUpgrade = false): void {
   stripHopByHop(headers, isUpgrade);
-  // http-proxy fills in `Connection` from the request when the response has none; we removed the request's,
-  // so say `close` here when the client asked for it, or Node would keep a connection the client wants closed.
+  // The request's `Connection` was removed before forwarding, so say `close` here when the client asked for it,
+  // or Node would keep a connection the client wants closed.
   if (clientWantsClose) headers.connection = 'close';
 }

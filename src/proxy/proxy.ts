@@ -1,12 +1,13 @@
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import { Readable, type Duplex } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import httpProxy from 'http-proxy';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
-import { prepareRequestHeaders, prepareResponseHeaders } from './headers.js';
+import { prepareRequestHeaders, responseHeaderList } from './headers.js';
 import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
 
 export interface ProxyOptions {
@@ -34,30 +35,6 @@ export interface ProxyObserver {
   retried(backend: Backend, error: string): void;
 }
 
-/** Per-request state, hung on the request under a symbol so http-proxy's global events can find it. */
-interface Attempt {
-  readonly backend: Backend;
-  readonly responded: () => void;
-  readonly done: (o: { error?: string; status?: number }) => void;
-  proxyReq: ClientRequest | undefined;
-  timer: NodeJS.Timeout | undefined;
-  timedOut: boolean;
-}
-interface Exchange {
-  readonly started: number;
-  readonly clientWantsClose: boolean;
-  readonly method: string;
-  /** The whole request body when it was buffered for retries; `undefined` when there is none or it streams. */
-  body: Buffer | undefined;
-  /** Whether a retry could send the same body again (no body, or buffered whole). */
-  replayable: boolean;
-  tried: Backend[];
-  current: Attempt | undefined;
-  clientGone: boolean;
-}
-const kExchange = Symbol('bulb.exchange');
-type Tracked = IncomingMessage & { [kExchange]?: Exchange };
-
 const BODIES = {
   502: 'bad gateway: the backend failed before responding\n',
   503: 'no backend available\n',
@@ -75,139 +52,148 @@ function reply(res: ServerResponse, status: keyof typeof BODIES): void {
   res.end(body);
 }
 
-/**
- * Forwards requests to the backend a strategy picks, through http-proxy with each backend's keep-alive agent.
- * The proxy is the only caller of `backend.begin()`, so in-flight counts and latency are measured once, the
- * same way, for every strategy.
- */
-export class Proxy {
-  private readonly opts: ProxyOptions;
-  private readonly server: httpProxy;
-  private readonly budget: RetryBudget;
+/** One client request, across its attempts. */
+class Exchange {
+  readonly started = performance.now();
+  /** The whole request body when it was buffered for retries; `undefined` when there is none or it streams. */
+  body: Buffer | undefined = undefined;
+  /** Whether a retry could send the same body again (no body, or buffered whole). */
+  replayable: boolean;
+  /** The request body streams to the backend (it was not buffered). */
+  streamBody = false;
+  readonly tried: Backend[] = [];
+  current: Attempt | undefined = undefined;
+  clientGone = false;
 
-  constructor(opts: ProxyOptions) {
-    this.opts = opts;
-    this.budget = new RetryBudget({ percent: opts.retryBudgetPercent });
-    // selfHandleResponse: bulb writes the response itself, so it can still retry a 503 before the client sees it.
-    this.server = httpProxy.createProxyServer({ xfwd: false, changeOrigin: false, ws: true, selfHandleResponse: true });
-    // Every error path has a handler: http-proxy emits 'error' when no per-call callback applies.
-    this.server.on('error', (err: Error) => this.opts.log.debug({ err: errorCode(err) }, 'proxy error after response'));
-    this.server.on('econnreset', (_err: Error, req: IncomingMessage) => {
-      // The client went away and http-proxy aborted the upstream request; close out the attempt.
-      const ex = (req as Tracked)[kExchange];
-      if (ex?.current) this.finishAttempt(ex.current, {});
-    });
-    this.server.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-      const attempt = (req as Tracked)[kExchange]?.current;
-      if (!attempt) return;
-      attempt.proxyReq = proxyReq;
-      attempt.timer = setTimeout(() => {
-        attempt.timedOut = true;
-        proxyReq.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' }));
-      }, this.opts.upstreamTimeoutMs);
-      proxyReq.once('response', () => {
-        clearTimeout(attempt.timer);
-        attempt.responded();
-      });
-    });
-    this.server.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
-      const ex = (req as Tracked)[kExchange];
-      if (!ex?.current || ex.clientGone) {
-        proxyRes.resume();
-        return;
-      }
-      const status = proxyRes.statusCode ?? 502;
-      if (status === 503 && this.retry(ex, { kind: 'status', status })) {
-        // Drain the body so the keep-alive socket goes back to the pool, then try another backend.
-        proxyRes.resume();
-        this.finishAttempt(ex.current, { status });
-        this.attempt(req, res, ex);
-        return;
-      }
-      this.respond(proxyRes, res, ex);
-    });
+  constructor(
+    readonly forwarder: Forwarder,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly method: string,
+    readonly clientWantsClose: boolean,
+    withBody: boolean,
+  ) {
+    this.replayable = !withBody;
+  }
+}
+
+/**
+ * One try of an exchange on one backend, and the undici dispatch handler for it. The handler methods are on the
+ * prototype, so a request allocates no closures for them. (undici's newer `onRequestStart`/`onResponse*` handler
+ * API is adapted to these calls by a wrapper per request; these are what its HTTP/1.1 client calls directly.)
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  /** undici's abort for the request, once it is on a connection. */
+  abort: ((err?: Error) => void) | undefined = undefined;
+  /** undici's resume, for a response paused on the client's backpressure. */
+  resume: (() => void) | undefined = undefined;
+  /** The response is not the client's (a 503 being retried, or one bulb could not forward): read and drop it. */
+  discard = false;
+
+  constructor(
+    readonly ex: Exchange,
+    readonly backend: Backend,
+    readonly responded: () => void,
+    readonly done: (o: { error?: string; status?: number }) => void,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    // The client left while this request waited for a connection: nobody wants the answer.
+    if (this.ex.clientGone) abort();
+    else this.abort = abort;
   }
 
-  /** The traffic server's 'request' handler. */
-  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx informational responses are the backend's business; Node answers `Expect` itself.
+    if (statusCode < 200) return true;
+    this.responded();
+    this.resume = resume;
+    this.ex.forwarder.onResponse(this, statusCode, rawHeaders, statusText);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discard) return true;
+    const res = this.ex.res;
+    if (res.write(chunk)) return true;
+    // The client reads slower than the backend sends: pause the backend's connection until it drains.
+    if (!res.destroyed) res.once('drain', this.resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    if (!this.discard) this.ex.res.end();
+  }
+
+  onError(err: Error): void {
+    this.ex.forwarder.onAttemptError(this, err);
+  }
+}
+
+/** The request path: picks, attempts, retries and responses. Not exported; `Proxy` is the interface. */
+class Forwarder {
+  readonly budget: RetryBudget;
+
+  constructor(readonly opts: ProxyOptions) {
+    this.budget = new RetryBudget({ percent: opts.retryBudgetPercent });
+  }
+
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const { clientWantsClose } = prepareRequestHeaders(req, false);
+    const headers = req.headers;
     const withBody = hasBody(req);
-    const ex: Exchange = {
-      started: performance.now(),
-      clientWantsClose,
-      method: req.method ?? 'GET',
-      body: undefined,
-      replayable: !withBody,
-      tried: [],
-      current: undefined,
-      clientGone: false,
-    };
-    (req as Tracked)[kExchange] = ex;
+    const chunked = headers['transfer-encoding'] !== undefined;
+    // undici frames the body itself (and refuses the header): a streamed body without a length goes chunked.
+    if (chunked) delete headers['transfer-encoding'];
+    const ex = new Exchange(this, req, res, req.method ?? 'GET', clientWantsClose, withBody);
+    (res as TrackedResponse)[kExchange] = ex;
     this.budget.request();
-    res.once('close', () => {
-      const attempt = ex.current;
-      if (!res.writableFinished) {
-        ex.clientGone = true;
-        // http-proxy only aborts upstream on the request's 'aborted', which Node no longer emits once the
-        // body has been read; without this, a client that hangs up leaves the upstream socket busy.
-        attempt?.proxyReq?.destroy();
-      }
-      if (attempt) this.finishAttempt(attempt, { status: res.statusCode });
-      this.accessLog(req, res, ex);
-    });
-    if (withBody) this.watchBody(req);
-    const length = Number(req.headers['content-length']);
-    if (withBody && this.opts.retries > 0 && req.headers['transfer-encoding'] === undefined && length <= this.opts.retryBodyLimit) {
+    res.on('close', onResponseClose);
+    if (!withBody) {
+      this.attempt(ex);
+      return;
+    }
+    const length = Number(headers['content-length']);
+    const buffer = this.opts.retries > 0 && !chunked && length <= this.opts.retryBodyLimit;
+    // A streamed body must not flow before undici reads it (it resumes the stream once it is on a connection).
+    if (!buffer) req.pause();
+    this.watchBody(req);
+    if (buffer) {
       // Small bodies are read whole first (as nginx's proxy_request_buffering does), so a retry can resend them.
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.once('end', () => {
         ex.body = Buffer.concat(chunks);
         ex.replayable = true;
-        if (!ex.clientGone) this.attempt(req, res, ex);
+        if (!ex.clientGone) this.attempt(ex);
       });
       req.once('error', () => res.destroy());
       return;
     }
-    this.attempt(req, res, ex);
-  };
-
-  /** The traffic server's 'upgrade' handler (WebSocket). */
-  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', () => socket.destroy());
-    prepareRequestHeaders(req, true);
-    const backend = this.pick(req, []);
-    if (!backend) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 21\r\n\r\nno backend available\n');
-      return;
-    }
-    const { done } = backend.begin();
-    // Counted as in flight for as long as the tunnel is open, so a draining backend waits for it, and tracked
-    // so the drain timeout can close it.
-    backend.tunnels.add(socket);
-    socket.once('close', () => {
-      backend.tunnels.delete(socket);
-      done({});
-    });
-    // No keep-alive agent: an upgraded socket leaves the pool for good.
-    this.server.ws(req, socket, head, { target: backend.url }, (err: Error) => {
-      done({ error: errorCode(err) });
-      if (socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
-      else socket.destroy();
-    });
-  };
-
-  close(): void {
-    this.server.close();
+    ex.streamBody = true;
+    this.attempt(ex);
   }
 
-  private pick(req: IncomingMessage, tried: readonly Backend[]): Backend | undefined {
+  /** The client's response closed: finished, or the client went away first. */
+  responseClosed(ex: Exchange): void {
+    const attempt = ex.current;
+    const res = ex.res;
+    if (!res.writableFinished) ex.clientGone = true;
+    if (attempt) {
+      this.finishAttempt(attempt, { status: res.statusCode });
+      // A client that hangs up must not leave the upstream request (and its connection) busy.
+      if (ex.clientGone) attempt.abort?.();
+    }
+    this.accessLog(ex);
+  }
+
+  pick(req: IncomingMessage, tried: readonly Backend[]): Backend | undefined {
     let candidates = this.opts.pool.routable;
     // Retries are rare, so filtering (and the strategy rebuilding anything it caches per array) is affordable.
     if (tried.length > 0) candidates = candidates.filter((b) => !tried.includes(b));
     if (candidates.length === 0) return undefined;
     const pickReq: PickRequest = {
-      clientIp: req.socket.remoteAddress ?? '',
+      clientIp: req.socket?.remoteAddress ?? '',
       method: req.method ?? 'GET',
       url: req.url ?? '/',
       headers: req.headers,
@@ -234,9 +220,11 @@ export class Proxy {
    * server's `headersTimeout`.
    */
   private watchBody(req: IncomingMessage): void {
+    // undici detaches a streamed request body from its socket when it is done with it; keep our own reference.
+    const socket = req.socket;
     const timer = setTimeout(() => {
-      this.opts.log.warn({ client: req.socket.remoteAddress, path: req.url, timeoutMs: this.opts.bodyTimeoutMs }, 'client body timeout; closing the connection');
-      req.socket.destroy();
+      this.opts.log.warn({ client: socket.remoteAddress, path: req.url, timeoutMs: this.opts.bodyTimeoutMs }, 'client body timeout; closing the connection');
+      socket.destroy();
     }, this.opts.bodyTimeoutMs);
     req.on('data', () => timer.refresh());
     req.once('end', () => clearTimeout(timer));
@@ -259,64 +247,94 @@ export class Proxy {
     return true;
   }
 
-  private attempt(req: IncomingMessage, res: ServerResponse, ex: Exchange): void {
+  private attempt(ex: Exchange): void {
+    const req = ex.req;
     const backend = this.pick(req, ex.tried);
     if (!backend) {
       ex.current = undefined;
-      reply(res, 503);
+      reply(ex.res, 503);
       return;
     }
     ex.tried.push(backend);
     const { responded, done } = backend.begin();
-    const attempt: Attempt = { backend, responded, done, proxyReq: undefined, timer: undefined, timedOut: false };
+    const attempt = new Attempt(ex, backend, responded, done);
     ex.current = attempt;
-    const options: httpProxy.ServerOptions = { target: backend.url, agent: backend.agent };
-    if (ex.body !== undefined) options.buffer = Readable.from([ex.body]);
-    this.server.web(req, res, options, (err: Error) => {
-      const code = attempt.timedOut ? 'ETIMEDOUT' : errorCode(err);
-      this.finishAttempt(attempt, ex.clientGone ? {} : { error: code });
-      if (ex.clientGone || res.destroyed || ex.current !== attempt) return;
-      if (attempt.timedOut) {
-        this.opts.log.warn({ backend: backend.id, timeoutMs: this.opts.upstreamTimeoutMs }, 'upstream timeout');
-        reply(res, 504);
-        return;
-      }
-      if (!res.headersSent && this.retry(ex, { kind: 'error', code })) {
-        this.attempt(req, res, ex);
-        return;
-      }
-      this.opts.log.warn({ backend: backend.id, error: code }, res.headersSent ? 'backend failed mid-response' : 'backend failed before responding');
-      reply(res, 502);
-    });
+    // The headers were prepared once (hop-by-hop removed, X-Forwarded-* set); `Host` is the client's, passed
+    // explicitly so undici does not put the backend's address there. A failure, even a synchronous one
+    // (a closed dispatcher, a header undici refuses), arrives at `attempt.onError`.
+    backend.dispatcher.dispatch(
+      {
+        path: req.url ?? '/',
+        method: ex.method,
+        headers: req.headers,
+        body: ex.body ?? (ex.streamBody ? req : null),
+        headersTimeout: this.opts.upstreamTimeoutMs,
+        bodyTimeout: 0,
+      },
+      attempt,
+    );
   }
 
-  /** Copies the backend's response to the client: status, end-to-end headers, then the body as it streams. */
-  private respond(proxyRes: IncomingMessage, res: ServerResponse, ex: Exchange): void {
-    const headers = proxyRes.headers;
-    prepareResponseHeaders(headers, ex.clientWantsClose);
-    // Node frames the body itself (chunked or not, by the client's HTTP version); the backend's framing is its own.
-    delete headers['transfer-encoding'];
-    try {
-      res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
-    } catch (err) {
-      // A header value Node refuses to send (invalid characters) is the backend's fault: 502, not a crash.
-      this.opts.log.warn({ backend: ex.current?.backend.id, error: errorCode(err) }, 'backend sent a response bulb cannot forward');
-      proxyRes.resume();
-      reply(res, 502);
+  /** Response headers from the backend: retry a 503 if allowed, else start the client's response. */
+  onResponse(attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): void {
+    const ex = attempt.ex;
+    if (ex.clientGone || ex.current !== attempt) {
+      attempt.discard = true;
       return;
     }
+    if (status === 503 && this.retry(ex, { kind: 'status', status })) {
+      // Read and drop the body so the keep-alive connection goes back to the pool, then try another backend.
+      attempt.discard = true;
+      this.finishAttempt(attempt, { status });
+      this.attempt(ex);
+      return;
+    }
+    const res = ex.res;
+    try {
+      res.writeHead(status, statusText, responseHeaderList(rawHeaders, ex.clientWantsClose));
+    } catch (err) {
+      // A header value Node refuses to send (invalid characters) is the backend's fault: 502, not a crash.
+      this.opts.log.warn({ backend: attempt.backend.id, error: errorCode(err) }, 'backend sent a response bulb cannot forward');
+      attempt.discard = true;
+      reply(res, 502);
+    }
+  }
+
+  /** The attempt failed: refused, reset, timed out, or the backend died mid-body; or bulb aborted it. */
+  onAttemptError(attempt: Attempt, err: Error): void {
+    const ex = attempt.ex;
+    const res = ex.res;
+    const code = errorCode(err);
+    this.finishAttempt(attempt, ex.clientGone ? {} : { error: code });
+    // Gone, superseded by a retry, or already answered (a response bulb could not forward got its 502).
+    if (ex.clientGone || res.destroyed || ex.current !== attempt || attempt.discard) return;
+    const backend = attempt.backend;
     // A backend that dies mid-body: the client must see a truncated response, not a clean end.
-    proxyRes.once('aborted', () => res.destroy());
-    proxyRes.once('error', () => res.destroy());
-    proxyRes.pipe(res);
+    if (res.headersSent) {
+      this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed mid-response');
+      res.destroy();
+      return;
+    }
+    if (code === 'ETIMEDOUT') {
+      this.opts.log.warn({ backend: backend.id, timeoutMs: this.opts.upstreamTimeoutMs }, 'upstream timeout');
+      reply(res, 504);
+      return;
+    }
+    if (this.retry(ex, { kind: 'error', code })) {
+      this.attempt(ex);
+      return;
+    }
+    this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
+    reply(res, 502);
   }
 
   private finishAttempt(attempt: Attempt, outcome: { error?: string; status?: number }): void {
-    clearTimeout(attempt.timer);
     attempt.done(outcome);
   }
 
-  private accessLog(req: IncomingMessage, res: ServerResponse, ex: Exchange): void {
+  private accessLog(ex: Exchange): void {
+    const req = ex.req;
+    const res = ex.res;
     const status = ex.clientGone ? 499 : res.statusCode;
     const durationMs = Math.round((performance.now() - ex.started) * 100) / 100;
     this.opts.observer?.exchangeDone({ backend: ex.current?.backend, status, durationMs, attempts: ex.tried.length });
@@ -333,5 +351,66 @@ export class Proxy {
       },
       'request',
     );
+  }
+}
+
+const kExchange = Symbol('bulb.exchange');
+type TrackedResponse = ServerResponse & { [kExchange]?: Exchange };
+
+/** One shared 'close' listener for every response (no closure per request); the exchange hangs on the response. */
+function onResponseClose(this: ServerResponse): void {
+  const ex = (this as TrackedResponse)[kExchange];
+  if (ex) ex.forwarder.responseClosed(ex);
+}
+
+/**
+ * Forwards requests to the backend a strategy picks: plain requests through undici, with each backend's
+ * keep-alive connection pool; WebSocket upgrades through http-proxy, over a connection of their own. The proxy
+ * is the only caller of `backend.begin()`, so in-flight counts and latency are measured once, the same way, for
+ * every strategy.
+ */
+export class Proxy {
+  private readonly forwarder: Forwarder;
+  private readonly server: httpProxy;
+
+  constructor(opts: ProxyOptions) {
+    this.forwarder = new Forwarder(opts);
+    this.server = httpProxy.createProxyServer({ xfwd: false, changeOrigin: false, ws: true });
+    // Every error path has a handler: http-proxy emits 'error' when no per-call callback applies.
+    this.server.on('error', (err: Error) => opts.log.debug({ err: errorCode(err) }, 'proxy error after response'));
+  }
+
+  /** The traffic server's 'request' handler. */
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.forwarder.handleRequest(req, res);
+  };
+
+  /** The traffic server's 'upgrade' handler (WebSocket). */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    prepareRequestHeaders(req, true);
+    const backend = this.forwarder.pick(req, []);
+    if (!backend) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 21\r\n\r\nno backend available\n');
+      return;
+    }
+    const { done } = backend.begin();
+    // Counted as in flight for as long as the tunnel is open, so a draining backend waits for it, and tracked
+    // so the drain timeout can close it.
+    backend.tunnels.add(socket);
+    socket.once('close', () => {
+      backend.tunnels.delete(socket);
+      done({});
+    });
+    // No keep-alive agent: an upgraded socket leaves the pool for good.
+    this.server.ws(req, socket, head, { target: backend.url }, (err: Error) => {
+      done({ error: errorCode(err) });
+      if (socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
+      else socket.destroy();
+    });
+  };
+
+  close(): void {
+    this.server.close();
   }
 }

@@ -9,9 +9,23 @@ const NEVER_REACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
 /** The connection broke before any response byte: the application may or may not have acted on it. */
 const BROKE_BEFORE_RESPONSE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
+/**
+ * undici's own error codes, in the terms retry rules, passive health and the logs use. A socket that closes
+ * before the response is complete (`other side closed`) is a reset; a dispatcher closed or destroyed under a
+ * request (the backend was removed) is one too, since the request may have been sent; both timeouts are timeouts.
+ */
+const UNDICI_CODES: ReadonlyMap<string, string> = new Map([
+  ['UND_ERR_SOCKET', 'ECONNRESET'],
+  ['UND_ERR_CLOSED', 'ECONNRESET'],
+  ['UND_ERR_DESTROYED', 'ECONNRESET'],
+  ['UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT'],
+  ['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'],
+  ['UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'],
+]);
+
 export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
+  if (typeof code === 'string') return UNDICI_CODES.get(code) ?? code;
   const message = err instanceof Error ? err.message : String(err);
   // Node reports a socket closed before any response as this message, without a code.
   return message === 'socket hang up' ? 'ECONNRESET' : message;

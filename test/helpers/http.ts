@@ -20,7 +20,9 @@ export function request(
       res.on('error', reject);
     });
     req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`request to ${url} timed out`)));
-    req.on('error', reject);
+    // Whether the request went out on a kept-alive socket: a reset there, before any response, is the server
+    // closing an idle connection as the request was sent (never read, so never accepted).
+    req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
     req.end(opts.body);
   });
 }
