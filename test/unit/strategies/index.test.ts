@@ -1,17 +1,11 @@
+import { BUILTIN_STRATEGIES } from '../../../src/config/schema.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidStrategyError } from '../../../src/errors.js';
 import { createStrategy, defaultContext, isStrategyPath, strategyNames } from '../../../src/strategies/index.js';
 
-const BUILT_INS = [
-  'round-robin',
-  'weighted-round-robin',
-  'least-connections',
-  'least-time',
-  'random',
-  'power-of-two',
-  'consistent-hash',
-];
+// The config schema's list (what --help and the README name) must be exactly what the registry holds.
+const BUILT_INS = BUILTIN_STRATEGIES;
 
 test('every built-in registers under its --strategy name and creates a strategy of that name', async () => {
   assert.deepEqual([...strategyNames()].sort(), [...BUILT_INS].sort());
