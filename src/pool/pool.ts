@@ -41,6 +41,8 @@ export class Pool {
   private readonly outcomeListeners: Array<(b: Backend, o: Outcome) => void> = [];
   private readonly opts: PoolOptions;
   private routableCache: readonly Backend[] = Object.freeze([]);
+  /** The same backends as `routableCache`, for O(1) membership checks on the request path. */
+  private routableSet = new Set<Backend>();
   private readonly panicListeners: Array<(panic: boolean, healthy: number, total: number) => void> = [];
   /** True while panic mode routes to unhealthy backends too. */
   panic = false;
@@ -56,6 +58,11 @@ export class Pool {
   /** Backends that may receive new requests (`Backend.routable`), in a stable order (insertion). Same object until the pool changes. */
   get routable(): readonly Backend[] {
     return this.routableCache;
+  }
+
+  /** Whether `backend` is in `routable` right now, in O(1). */
+  isRoutable(backend: Backend): boolean {
+    return this.routableSet.has(backend);
   }
 
   get(id: string): Backend | undefined {
@@ -263,6 +270,7 @@ export class Pool {
       if (panic || (b.healthy && (b.spec.priority ?? 0) === lowest.get(b.spec.source))) next.push(b);
     }
     this.routableCache = Object.freeze(next);
+    this.routableSet = new Set(next);
     if (panic !== this.panic) {
       this.panic = panic;
       for (const l of this.panicListeners) l(panic, healthy, eligible);

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import httpProxy from 'http-proxy';
 import type { Dispatcher } from 'undici';
-import type { Logger } from '../log.js';
+import { accessLogWriter, type AccessRecord, type Logger } from '../log.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
@@ -133,9 +133,11 @@ class Attempt implements Dispatcher.DispatchHandler {
 /** The request path: picks, attempts, retries and responses. Not exported; `Proxy` is the interface. */
 class Forwarder {
   readonly budget: RetryBudget;
+  private readonly writeAccessLog: ((r: AccessRecord) => void) | undefined;
 
   constructor(readonly opts: ProxyOptions) {
     this.budget = new RetryBudget({ percent: opts.retryBudgetPercent });
+    this.writeAccessLog = accessLogWriter(opts.log);
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -210,7 +212,7 @@ class Forwarder {
     // A custom strategy may return anything; accept only a routable, untried pool member. The pool lookup is
     // O(1), and it is what makes the narrowing back to Backend sound.
     const backend = this.opts.pool.get(chosen.id);
-    if (backend !== chosen || !candidates.includes(backend)) return undefined;
+    if (backend !== chosen || !this.opts.pool.isRoutable(backend) || tried.includes(backend)) return undefined;
     return backend;
   }
 
@@ -338,19 +340,14 @@ class Forwarder {
     const status = ex.clientGone ? 499 : res.statusCode;
     const durationMs = Math.round((performance.now() - ex.started) * 100) / 100;
     this.opts.observer?.exchangeDone({ backend: ex.current?.backend, status, durationMs, attempts: ex.tried.length });
-    const log = this.opts.log;
-    if (!log.isLevelEnabled('info')) return;
-    log.info(
-      {
-        method: req.method,
-        path: req.url,
-        status,
-        backend: ex.current?.backend.id ?? null,
-        attempts: ex.tried.length,
-        durationMs,
-      },
-      'request',
-    );
+    this.writeAccessLog?.({
+      method: req.method,
+      path: req.url,
+      status,
+      backend: ex.current?.backend.id ?? null,
+      attempts: ex.tried.length,
+      durationMs,
+    });
   }
 }
 
