@@ -153,6 +153,7 @@ test('every BULB_* variable sets its setting; lists are comma-separated', async 
     BULB_LOG_LEVEL: 'silent',
   });
   assert.deepEqual(c, {
+    ...DEFAULT_CONFIG,
     listen: { host: '::1', port: 8081 },
     admin: { host: 'localhost', port: 0 },
     adminToken: 'from-a-secret',
@@ -168,17 +169,8 @@ test('every BULB_* variable sets its setting; lists are comma-separated', async 
     hashKey: { kind: 'client-ip' },
     upstreamTimeoutMs: 1500,
     drainTimeoutMs: 0,
-    shutdownDelayMs: 0,
-    retries: 2,
-    retryBudgetPercent: 20,
-    retryBodyLimit: 65536,
-    panicThresholdPercent: 0,
-    slowStartMs: 0,
     health: { mode: 'tcp', path: undefined, status: [204, 204], intervalMs: 2000, timeoutMs: 1000, rise: 3, fall: 3, initial: 'healthy' },
     outlier: { consecutive: 7, baseEjectionMs: 30_000, maxEjectionPercent: 34 },
-    headerTimeoutMs: 10_000,
-    bodyTimeoutMs: 30_000,
-    maxConnections: 10000,
     logLevel: 'silent',
     configFile: undefined,
   });
@@ -214,6 +206,7 @@ for (const format of ['yaml', 'json'] as const) {
     // File alone.
     const fromFile = await config(['--config', file], {}, '/elsewhere');
     assert.deepEqual(fromFile, {
+      ...DEFAULT_CONFIG,
       listen: { host: '10.0.0.1', port: 1000 },
       admin: { host: '10.0.0.1', port: 1001 },
       adminToken: undefined,
@@ -229,17 +222,8 @@ for (const format of ['yaml', 'json'] as const) {
       hashKey: { kind: 'client-ip' },
       upstreamTimeoutMs: 5000,
       drainTimeoutMs: 5000,
-      shutdownDelayMs: 0,
-      retries: 2,
-      retryBudgetPercent: 20,
-      retryBodyLimit: 65536,
-      panicThresholdPercent: 0,
-      slowStartMs: 0,
       health: DEFAULT_CONFIG.health,
       outlier: DEFAULT_CONFIG.outlier,
-      headerTimeoutMs: 10_000,
-      bodyTimeoutMs: 30_000,
-      maxConnections: 10000,
       logLevel: 'warn',
       configFile: file,
     });
