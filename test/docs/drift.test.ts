@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { helpText } from '../../src/cli/help.js';
 import { CONFIG_SCHEMA, OPTIONS } from '../../src/config/schema.js';
 import { ERROR_CODES } from '../../src/errors.js';
@@ -43,4 +45,10 @@ test('every built-in strategy has a line in the README table, and back', () => {
   const section = readme.slice(readme.indexOf('### Strategies'), readme.indexOf('#### Custom strategies'));
   const rows = [...section.matchAll(/^\| `([a-z-]+)`( \(default\))? \|/gm)].map((m) => m[1]).sort();
   assert.deepEqual(rows, strategyNames().sort());
+});
+
+test("the README's Performance figures are bench/RESULTS.md's, copied by bench/readme.mjs", () => {
+  // Spawned, not imported: the script is plain ESM that `npm run bench` runs, and this checks that entry point.
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('../../bench/readme.mjs', import.meta.url)), '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
 });
