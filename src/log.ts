@@ -18,16 +18,72 @@ function isoTime(): string {
   return isoTimeField;
 }
 
+/** Lines are handed to the writer in chunks of about this many characters... */
+const BATCH_CHARS = 32 * 1024;
+/** ...or after this long, whichever comes first, so a quiet bulb's lines still show up promptly. */
+const BATCH_MS = 100;
+
+type Boom = ReturnType<typeof pino.destination>;
+
+/**
+ * Gathers log lines into one string and hands it to sonic-boom (which does the asynchronous writes) every
+ * {@link BATCH_CHARS} characters or {@link BATCH_MS} ms. sonic-boom's own `minLength` buffering measures its
+ * whole pending buffer with `Buffer.byteLength` on every line, which flattens and rescans a growing string per
+ * access-log line; appending to a string here costs one rope node per line instead. Every line (access log or
+ * not) goes through the same buffer, so lines stay in order.
+ */
+class BatchedDestination {
+  private pending = '';
+  private pendingChars = 0;
+
+  constructor(private readonly boom: Boom) {
+    setInterval(() => this.drain(), BATCH_MS).unref();
+    // pino flushes sonic-boom synchronously at exit; what is still here has to get there first.
+    process.once('exit', () => {
+      try {
+        this.flushSync();
+      } catch {
+        // A closed or broken stdout at exit is not worth failing over.
+      }
+    });
+  }
+
+  write(line: string): boolean {
+    this.pending += line;
+    this.pendingChars += line.length;
+    if (this.pendingChars >= BATCH_CHARS) this.drain();
+    return true;
+  }
+
+  flush(cb?: (err?: Error) => void): void {
+    this.drain();
+    this.boom.flush(cb);
+  }
+
+  flushSync(): void {
+    this.drain();
+    this.boom.flushSync();
+  }
+
+  private drain(): void {
+    if (this.pendingChars === 0) return;
+    const chunk = this.pending;
+    this.pending = '';
+    this.pendingChars = 0;
+    this.boom.write(chunk);
+  }
+}
+
 /**
  * JSON logs on stdout. Writes are asynchronous (sonic-boom with `sync: false`) so the access log never blocks
  * the request path on a slow stdout; `flushLogs` is called before exit so nothing is lost.
  */
 export function createLogger(level: string, destination: NodeJS.WritableStream | number = 1): Logger {
   if (typeof destination !== 'number') return pino(options(level), destination);
-  // Lines are gathered into writes of 4 KiB or every 100 ms, whichever comes first: a write per access-log line
-  // cost more CPU than forwarding the request. Warnings and errors are written at once; pino writes out whatever
-  // is still buffered, synchronously, on exit.
-  const dest = pino.destination({ dest: destination, sync: false, minLength: 4096, periodicFlush: 100 });
+  // A write per access-log line cost more CPU than forwarding the request, so lines are batched (see
+  // BatchedDestination). Warnings and errors are written at once; whatever is still buffered is written out,
+  // synchronously, on exit.
+  const dest = new BatchedDestination(pino.destination({ dest: destination, sync: false }));
   return pino(
     {
       ...options(level),

@@ -45,26 +45,32 @@ export function prepareRequestHeaders(req: IncomingMessage, isUpgrade: boolean):
 
 /** Response headers bulb never forwards: the hop-by-hop ones, and `Transfer-Encoding`, which Node sets itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
+/** Their lengths: a name of any other length is forwarded without being lower-cased and looked up. */
+const NOT_FORWARDED_LENGTHS = new Set([...NOT_FORWARDED].map((n) => n.length));
 
 /**
  * The headers to send the client, from undici's raw response headers (`[name, value, name, value, ...]`), as the
- * flat `[name, value, ...]` list `writeHead` takes: names lower-cased, repeated headers kept as separate lines,
- * hop-by-hop headers (and every header `Connection` names) dropped as in `prepareResponseHeaders`, and
- * `Transfer-Encoding` left to Node, which frames the body itself (chunked or not, by the client's HTTP version).
+ * flat `[name, value, ...]` list `writeHead` takes: names as the backend wrote them (as nginx and HAProxy pass
+ * them), repeated headers kept as separate lines, hop-by-hop headers (and every header `Connection` names)
+ * dropped as in `prepareResponseHeaders`, and `Transfer-Encoding` left to Node, which frames the body itself
+ * (chunked or not, by the client's HTTP version). Runs once per response, so most names skip the lower-casing.
  */
 export function responseHeaderList(raw: readonly Buffer[], clientWantsClose: boolean): string[] {
   const out: string[] = [];
   let named: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
-    if (NOT_FORWARDED.has(name)) {
-      if (name === 'connection') {
-        for (const token of raw[i + 1]!.toString('latin1').split(',')) {
-          const t = token.trim().toLowerCase();
-          if (t && t !== 'close' && t !== 'keep-alive') (named ??= []).push(t);
+    const name = raw[i]!.toString('latin1');
+    if (NOT_FORWARDED_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase();
+      if (NOT_FORWARDED.has(lower)) {
+        if (lower === 'connection') {
+          for (const token of raw[i + 1]!.toString('latin1').split(',')) {
+            const t = token.trim().toLowerCase();
+            if (t && t !== 'close' && t !== 'keep-alive') (named ??= []).push(t);
+          }
         }
+        continue;
       }
-      continue;
     }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
@@ -72,7 +78,7 @@ export function responseHeaderList(raw: readonly Buffer[], clientWantsClose: boo
   if (named !== undefined) {
     const drop = named;
     const kept: string[] = [];
-    for (let i = 0; i < out.length; i += 2) if (!drop.includes(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+    for (let i = 0; i < out.length; i += 2) if (!drop.includes(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
     out.length = 0;
     out.push(...kept);
   }

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { accessLogWriter, createLogger, flushLogs } from '../../../src/log.js';
+import { tmpDir } from '../../helpers/tmpdir.js';
+import { waitFor } from '../../helpers/wait-for.js';
+
+const LOG_MODULE = fileURLToPath(new URL('../../../src/log.ts', import.meta.url));
+
+const record = (i: number) => ({ method: 'GET', path: `/r/${i}`, status: 200, backend: 'b:1', attempts: 1, durationMs: 1.5 });
+
+function lines(file: string): Record<string, unknown>[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('access-log lines are the JSON pino would write, and a quiet logger still writes them within moments', async (t) => {
+  const dir = await tmpDir(t);
+  const file = path.join(dir, 'out.log');
+  const fd = openSync(file, 'a');
+  t.after(() => closeSync(fd));
+  const log = createLogger('info', fd);
+  accessLogWriter(log)!(record(1));
+  // Not flushed by hand: the batch goes out on its timer.
+  await waitFor(() => readFileSync(file, 'utf8').includes('"msg":"request"'), 5000);
+  const [line] = lines(file);
+  assert.deepEqual(Object.keys(line!), ['level', 'time', 'pid', 'method', 'path', 'status', 'backend', 'attempts', 'durationMs', 'msg']);
+  assert.equal(line!['path'], '/r/1');
+  assert.equal(line!['level'], 'info');
+  assert.equal(line!['pid'], process.pid);
+  assert.ok(!Number.isNaN(Date.parse(String(line!['time']))));
+});
+
+test('access-log lines and other lines (info and warnings) keep their order in the batched output', async (t) => {
+  const dir = await tmpDir(t);
+  const file = path.join(dir, 'out.log');
+  const fd = openSync(file, 'a');
+  t.after(() => closeSync(fd));
+  const log = createLogger('info', fd);
+  const access = accessLogWriter(log)!;
+  for (let i = 0; i < 3; i++) access(record(i));
+  log.info({ n: 1 }, 'between');
+  for (let i = 3; i < 5; i++) access(record(i));
+  log.warn('a warning');
+  await waitFor(() => readFileSync(file, 'utf8').includes('a warning'), 5000);
+  const msgs = lines(file).map((l) => (l['msg'] === 'request' ? l['path'] : l['msg']));
+  assert.deepEqual(msgs, ['/r/0', '/r/1', '/r/2', 'between', '/r/3', '/r/4', 'a warning']);
+  flushLogs(log);
+});
+
+test('many lines go out in large batches, none lost, none out of order', async (t) => {
+  const dir = await tmpDir(t);
+  const file = path.join(dir, 'out.log');
+  const fd = openSync(file, 'a');
+  t.after(() => closeSync(fd));
+  const log = createLogger('info', fd);
+  const access = accessLogWriter(log)!;
+  const n = 5000;
+  for (let i = 0; i < n; i++) access(record(i));
+  await waitFor(() => lines(file).length === n, 10_000, () => `${lines(file).length} of ${n} lines written`);
+  assert.deepEqual(lines(file).map((l) => l['path']), Array.from({ length: n }, (_, i) => `/r/${i}`));
+});
+
+test('lines still buffered when the process exits are written out, even without flushLogs', async (t) => {
+  const dir = await tmpDir(t);
+  const file = path.join(dir, 'out.log');
+  // A child writes a few lines (well under a batch) and exits at once: nothing may be lost.
+  const script = `
+    import { openSync } from 'node:fs';
+    import { accessLogWriter, createLogger } from ${JSON.stringify(LOG_MODULE)};
+    const log = createLogger('info', openSync(${JSON.stringify(file)}, 'a'));
+    const access = accessLogWriter(log);
+    for (let i = 0; i < 7; i++) access({ method: 'GET', path: '/exit/' + i, status: 200, backend: null, attempts: 0, durationMs: 0 });
+    process.exit(0);
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(lines(file).map((l) => l['path']), Array.from({ length: 7 }, (_, i) => `/exit/${i}`));
+});
