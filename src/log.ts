@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
@@ -26,7 +27,7 @@ const BATCH_MS = 100;
 type Boom = ReturnType<typeof pino.destination>;
 
 /**
- * Gathers log lines into one string and hands it to sonic-boom (which does the asynchronous writes) every
+ * Gathers log lines into one string and hands it to sonic-boom (which does the writes) every
  * {@link BATCH_CHARS} characters or {@link BATCH_MS} ms. sonic-boom's own `minLength` buffering measures its
  * whole pending buffer with `Buffer.byteLength` on every line, which flattens and rescans a growing string per
  * access-log line; appending to a string here costs one rope node per line instead. Every line (access log or
@@ -38,7 +39,7 @@ class BatchedDestination {
 
   constructor(private readonly boom: Boom) {
     setInterval(() => this.drain(), BATCH_MS).unref();
-    // pino flushes sonic-boom synchronously at exit; what is still here has to get there first.
+    // Whatever is still gathered here when the process exits is written out then.
     process.once('exit', () => {
       try {
         this.flushSync();
@@ -75,15 +76,32 @@ class BatchedDestination {
 }
 
 /**
- * JSON logs on stdout. Writes are asynchronous (sonic-boom with `sync: false`) so the access log never blocks
- * the request path on a slow stdout; `flushLogs` is called before exit so nothing is lost.
+ * Whether writes to `fd` should be synchronous: yes for regular files and character devices (terminals,
+ * /dev/null), as Node's own process.stdout is; no for pipes and sockets, which a slow reader can keep full.
+ */
+function writeSynchronously(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() || st.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * JSON logs on stdout, in batches (see BatchedDestination): a write per access-log line cost more CPU than
+ * forwarding the request.
+ *
+ * To a file or a terminal each batch is written synchronously, as Node writes process.stdout to them and as
+ * nginx writes its access log to a file. Measured in bench/e2e.mjs, handing those batches to libuv's thread pool
+ * instead (sonic-boom's `sync: false`) cost about 8% of bulb's requests per core and raised its p99 by half:
+ * every write woke a pool thread that then competed with the event loop for the same core. To a pipe or socket
+ * (`docker logs`, a log shipper) they stay asynchronous, so a reader that falls behind never stalls requests.
+ * Warnings and errors are written at once, with the lines before them.
  */
 export function createLogger(level: string, destination: NodeJS.WritableStream | number = 1): Logger {
   if (typeof destination !== 'number') return pino(options(level), destination);
-  // A write per access-log line cost more CPU than forwarding the request, so lines are batched (see
-  // BatchedDestination). Warnings and errors are written at once; whatever is still buffered is written out,
-  // synchronously, on exit.
-  const dest = new BatchedDestination(pino.destination({ dest: destination, sync: false }));
+  const dest = new BatchedDestination(pino.destination({ dest: destination, sync: writeSynchronously(destination) }));
   return pino(
     {
       ...options(level),

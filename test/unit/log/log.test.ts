@@ -82,3 +82,21 @@ test('lines still buffered when the process exits are written out, even without 
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(lines(file).map((l) => l['path']), Array.from({ length: 7 }, (_, i) => `/exit/${i}`));
 });
+
+test('to a pipe (written asynchronously) every line arrives in order, the buffered ones at exit too', () => {
+  const script = `
+    import { accessLogWriter, createLogger } from ${JSON.stringify(LOG_MODULE)};
+    const log = createLogger('info', 1);
+    const access = accessLogWriter(log);
+    for (let i = 0; i < 3000; i++) access({ method: 'GET', path: '/pipe/' + i, status: 200, backend: null, attempts: 0, durationMs: 0 });
+    log.warn('last');
+    process.exit(0);
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(r.status, 0, r.stderr);
+  const got = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    got.map((l) => (l['msg'] === 'request' ? l['path'] : l['msg'])),
+    [...Array.from({ length: 3000 }, (_, i) => `/pipe/${i}`), 'last'],
+  );
+});
