@@ -7,7 +7,8 @@
  *   - `export default { name, pick }`: a Strategy object;
  *   - `export default (ctx) => ({ name, pick })`: a factory, called once with the StrategyContext (may be async);
  *   - `export function pick(...)` (and optionally `export const name`): the module itself is the strategy.
- * `name` is optional; it defaults to the file name without extension, for logs and /metrics.
+ * `name` is optional; it defaults to the file name without extension, for logs and /metrics. `loadChanged`
+ * is optional; when present it must be a function.
  */
 import { stat } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
@@ -61,6 +62,7 @@ export async function loadCustomStrategy(path: string, ctx: StrategyContext): Pr
 
 interface StrategyLike {
   readonly name?: unknown;
+  readonly loadChanged?: unknown;
   pick(candidates: readonly Candidate[], req: PickRequest): Candidate | undefined;
 }
 
@@ -73,10 +75,15 @@ function asStrategy(
   fallbackName: string,
   fail: (reason: string) => InvalidStrategyError,
 ): Strategy {
+  // The pool calls loadChanged on every request; a non-function there would fail on the first one.
+  const hook = s.loadChanged;
+  if (hook !== undefined && typeof hook !== 'function') throw fail(`loadChanged must be a function, got ${typeof hook}`);
   if (typeof s.name === 'string' && s.name !== '') return s as Strategy;
   if (s.name !== undefined) throw fail(`name must be a non-empty string, got ${JSON.stringify(s.name)}`);
   // Wrap rather than add `name` to the user's object (a module namespace is frozen anyway); bind keeps `this`.
-  return { name: fallbackName, pick: s.pick.bind(s) };
+  const wrapped: Strategy = { name: fallbackName, pick: s.pick.bind(s) };
+  if (typeof hook === 'function') wrapped.loadChanged = (hook as (c: Candidate) => void).bind(s);
+  return wrapped;
 }
 
 function messageOf(err: unknown): string {

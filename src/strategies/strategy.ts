@@ -27,13 +27,23 @@ export interface PickRequest {
 /**
  * Picks one backend per request.
  * `candidates` is already filtered by the pool (healthy, not draining) and is never empty. The same array
- * object is passed until the pool changes, so a strategy may cache derived data keyed on its identity.
+ * object is passed until the pool changes, so a strategy may cache derived data keyed on its identity; a
+ * weight change (including every slow-start step) always comes with a new array, while `inflight` and
+ * `ewmaMs` change in place (see `loadChanged`).
  * `pick` is called on the request path: it must not block, throw or do I/O. Returning `undefined` (or something
  * not in `candidates`) makes bulb answer 503.
  */
 export interface Strategy<B extends Candidate = Candidate> {
   readonly name: string;
   pick(candidates: readonly B[], req: PickRequest): B | undefined;
+  /**
+   * Optional. Called by the pool right after a backend's `inflight` or `ewmaMs` changed (a request sent to it,
+   * its response headers, a request finished): three calls per request, synchronously on the request path, for
+   * any backend of the pool, including ones not in the current candidates. It lets a strategy that keeps
+   * candidates ordered by load re-file one of them instead of rescanning all of them per pick. Same rules
+   * as `pick`: quick, no I/O, must not throw.
+   */
+  loadChanged?(candidate: B): void;
 }
 
 /** Where a consistent-hash key comes from. */
