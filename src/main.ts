@@ -15,7 +15,7 @@ import { DEFAULT_AGENT_SETTINGS, type Backend } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { Proxy } from './proxy/proxy.js';
 import { createStrategy } from './strategies/index.js';
-import { defaultContext } from './strategies/strategy.js';
+import { defaultContext, type Strategy } from './strategies/strategy.js';
 
 /** A running bulb. */
 export interface Bulb {
@@ -60,6 +60,24 @@ function buildSources(config: Config, log: Logger): DiscoverySource[] {
   return sources;
 }
 
+/**
+ * The strategy's `loadChanged`, as the pool calls it from inside `Backend.begin()` and its callbacks. A custom
+ * module's hook that throws must not break the request it is reporting on, so the error is logged (the first
+ * one only: it would repeat three times per request) and the request goes on.
+ */
+function loadReporter(strategy: Strategy, log: Logger): (backend: Backend) => void {
+  let reported = false;
+  return (backend) => {
+    try {
+      strategy.loadChanged!(backend);
+    } catch (err) {
+      if (reported) return;
+      reported = true;
+      log.error({ err: err instanceof Error ? err.message : String(err), strategy: strategy.name }, 'strategy loadChanged threw; further errors from it are not logged');
+    }
+  };
+}
+
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
@@ -69,6 +87,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     slowStartMs: config.slowStartMs,
     // A connection that cannot be established within the upstream timeout is an upstream timeout (504).
     agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs },
+    ...(strategy.loadChanged && { loadChanged: loadReporter(strategy, log) }),
   });
   pool.onPanic((panic, healthy, total) => {
     const at = { healthy, total, panicThresholdPercent: config.panicThresholdPercent };

@@ -9,11 +9,29 @@
  * in `collect()`, at scrape time. That is cheaper than prom-client's labelled children, which hash their
  * label set on every `inc()`, and it means a removed backend's series simply stop being exported.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
 import type { Controller } from '../controller/controller.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { ProxyObserver } from '../proxy/proxy.js';
+
+/**
+ * prom-client's classes from their own files. Its index also loads the Pushgateway client (http, https, zlib),
+ * the cluster aggregator (cluster, child_process) and Summary, none of which bulb uses: ~15 built-in modules
+ * and their memory on every start. prom-client has no `exports` map, so these paths are reachable; the metrics
+ * tests fail at once if an upgrade moves them.
+ */
+const requireProm = createRequire(import.meta.url);
+const Registry = requireProm('prom-client/lib/registry.js') as typeof PromClient.Registry;
+const Counter = requireProm('prom-client/lib/counter.js') as typeof PromClient.Counter;
+const Gauge = requireProm('prom-client/lib/gauge.js') as typeof PromClient.Gauge;
+const Histogram = requireProm('prom-client/lib/histogram.js') as typeof PromClient.Histogram;
+const collectDefaultMetrics = requireProm('prom-client/lib/defaultMetrics.js') as typeof PromClient.collectDefaultMetrics;
+type Registry = PromClient.Registry;
+type Counter<T extends string = string> = PromClient.Counter<T>;
+type Gauge<T extends string = string> = PromClient.Gauge<T>;
+type Histogram<T extends string = string> = PromClient.Histogram<T>;
 
 /** Status classes, indexed by `Math.floor(status / 100) - 1`. */
 export const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;

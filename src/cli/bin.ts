@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: V8 flags must be set before the code they affect runs.
+import './v8-flags.js';
 import { BulbError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger, flushLogs } from '../log.js';

@@ -12,8 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parseDocument } from 'yaml';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { helpText } from '../cli/help.js';
 import { parseBackendUrl } from '../discovery/backend-url.js';
 import { InvalidArgumentError, InvalidConfigError } from '../errors.js';
@@ -28,6 +27,8 @@ import {
   type SettingOption,
 } from './schema.js';
 import type { Address, Config } from './types.js';
+import validateFinalGenerated from './validate-config-final.generated.js';
+import validateLayerGenerated from './validate-config-layer.generated.js';
 
 export interface LoadOptions {
   /** The arguments after the command, e.g. `['check', '--listen', '127.0.0.1:0']`. */
@@ -269,6 +270,8 @@ async function readConfigFile(file: string, shown: string): Promise<RawConfig> {
   } catch (err) {
     throw new InvalidConfigError(`${shown}: cannot read config file (${fsReason(err)})`);
   }
+  // Loaded only here: without a config file (the usual sidecar case) bulb never needs a YAML parser.
+  const { parseDocument } = await import('yaml');
   const doc = parseDocument(text);
   if (doc.errors.length > 0) {
     const details = doc.errors.slice(0, 5).map((e) => {
@@ -528,15 +531,18 @@ interface Validators {
   readonly final: ValidateFunction<RawConfig>;
 }
 
-let compiled: Validators | undefined;
+/**
+ * CONFIG_SCHEMA's validators, generated ahead of time by ajv's standalone code (src/config/generate-validators.ts):
+ * the same code `new Ajv({ allErrors: true, strict: true }).compile(CONFIG_SCHEMA)` (and with `useDefaults` for
+ * `final`) builds, without compiling anything at start-up.
+ */
+const VALIDATORS: Validators = {
+  layer: validateLayerGenerated as unknown as ValidateFunction<RawConfig>,
+  final: validateFinalGenerated as unknown as ValidateFunction<RawConfig>,
+};
 
-/** Compiled on first use, so importing this module (e.g. for `--help`) costs nothing. */
 function validators(): Validators {
-  compiled ??= {
-    layer: new Ajv({ allErrors: true, strict: true }).compile<RawConfig>(CONFIG_SCHEMA),
-    final: new Ajv({ allErrors: true, strict: true, useDefaults: true }).compile<RawConfig>(CONFIG_SCHEMA),
-  };
-  return compiled;
+  return VALIDATORS;
 }
 
 /** The flag or key the user most likely meant: same letters ignoring case and punctuation, or 2 edits away. */

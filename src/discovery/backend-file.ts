@@ -16,28 +16,25 @@
  *
  * Pure: no I/O. The caller reads the file and passes its text.
  */
-import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
-import { DURATION_PATTERN, parseDuration } from '../config/duration.js';
-import { HEALTH_PATH_PATTERN, HEALTH_STATUS_PATTERN } from '../config/schema.js';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import type * as Yaml from 'yaml';
+import { parseDuration } from '../config/duration.js';
+import { BACKEND_FILE_SCHEMA, HEALTH_BLOCK_SCHEMA, MAX_WEIGHT } from './backend-file-schema.js';
 import { parseBackendUrl } from './backend-url.js';
 import type { BackendHealthSpec, BackendSpec, SourceProblem } from './source.js';
+import validateGenerated from './validate-backend-file.generated.js';
 
-/** A backend file's `health` block: the `--health-*` settings for this backend only (see docs/health.md). */
-const HEALTH_BLOCK_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'Active health checks for this backend; every field defaults to the matching --health-* setting.',
-  properties: {
-    mode: { type: 'string', enum: ['http', 'tcp', 'off'], description: 'http, tcp or off; http when a path is given.' },
-    path: { type: 'string', pattern: HEALTH_PATH_PATTERN, minLength: 1, description: 'Path an HTTP check GETs, e.g. /ready.' },
-    status: { type: 'string', pattern: HEALTH_STATUS_PATTERN, description: 'Accepted statuses: 200 or 200-399.' },
-    interval: { anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 0 }], description: 'Time between checks.' },
-    timeout: { anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 0 }], description: 'Time a check may take.' },
-    rise: { type: 'integer', minimum: 1, maximum: 100, description: 'Consecutive passes that bring the backend back.' },
-    fall: { type: 'integer', minimum: 1, maximum: 100, description: 'Consecutive failures that take it out.' },
-  },
-} as const;
+/** BACKEND_FILE_SCHEMA's validator, generated ahead of time by ajv (see src/config/generate-validators.ts). */
+const validate = validateGenerated as unknown as ValidateFunction;
+
+const require = createRequire(import.meta.url);
+let yaml: typeof Yaml | undefined;
+/** `yaml`'s parse, loaded the first time a YAML backend file is read (most directories hold only JSON). */
+function parseYaml(text: string, options: Yaml.ParseOptions & Yaml.DocumentOptions & Yaml.SchemaOptions & Yaml.ToJSOptions): unknown {
+  yaml ??= require('yaml') as typeof Yaml;
+  return yaml.parse(text, options);
+}
 
 /** What each `health` field must be, for problems (ajv's anyOf and pattern errors say nothing useful). */
 const HEALTH_FIELD_RULES: Readonly<Record<string, string>> = {
@@ -81,66 +78,10 @@ function healthProblems(raw: Record<string, unknown>): Array<[string, string]> {
   return out;
 }
 
-/** Largest accepted `weight`. Large enough for any real ratio, small enough that sums of weights stay exact. */
-export const MAX_WEIGHT = 1_000_000;
-
-/** What `id` may look like when given explicitly (a default id is `host:port`, which also matches). */
-export const BACKEND_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
+export { BACKEND_FILE_SCHEMA, BACKEND_ID_PATTERN, MAX_WEIGHT } from './backend-file-schema.js';
 
 /** Extensions a backend file may have (matched case-insensitively), and how each is parsed. */
 export const BACKEND_FILE_EXTENSIONS = ['.json', '.yaml', '.yml'] as const;
-
-/**
- * JSON Schema (draft-07) of a backend file: one backend object, or an array of them.
- * `if`/`then`/`else` rather than `oneOf`, so a failing document reports only the errors of the shape it has.
- */
-export const BACKEND_FILE_SCHEMA = {
-  $schema: 'http://json-schema.org/draft-07/schema#',
-  title: 'bulb backend file',
-  description: 'One backend object, or an array of backend objects.',
-  definitions: {
-    backend: {
-      type: 'object',
-      required: ['url'],
-      additionalProperties: false,
-      properties: {
-        url: {
-          type: 'string',
-          description: 'An http or https origin: http://HOST:PORT. No path, query, fragment or credentials.',
-        },
-        weight: {
-          type: 'integer',
-          minimum: 1,
-          maximum: MAX_WEIGHT,
-          default: 1,
-          description: 'Relative share for the weighted strategies.',
-        },
-        id: {
-          type: 'string',
-          pattern: BACKEND_ID_PATTERN,
-          description: 'Stable identity; defaults to HOST:PORT of the url.',
-        },
-        maxConnections: {
-          type: 'integer',
-          minimum: 1,
-          maximum: MAX_WEIGHT,
-          description: 'At most this many requests in flight to this backend; at the limit every strategy skips it.',
-        },
-        health: HEALTH_BLOCK_SCHEMA,
-        slowStart: {
-          anyOf: [
-            { type: 'string', pattern: DURATION_PATTERN },
-            { type: 'number', minimum: 0 },
-          ],
-          description: 'Ramp this backend\'s weight up linearly over this time when it is new or recovers (overrides --slow-start).',
-        },
-      },
-    },
-  },
-  if: { type: 'array' },
-  then: { type: 'array', items: { $ref: '#/definitions/backend' } },
-  else: { $ref: '#/definitions/backend' },
-} as const;
 
 /** Result of {@link parseBackendFile}. `pointers[i]` is the JSON pointer of the entry `backends[i]` came from. */
 export interface BackendFileResult {
@@ -150,9 +91,6 @@ export interface BackendFileResult {
   /** Parallel to `backends`: `""` for a single-object file, `/2` for the third array element. */
   pointers: string[];
 }
-
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile(BACKEND_FILE_SCHEMA);
 
 /**
  * Parse and validate one backend file. `file` is the path (its extension picks the parser and it is copied into

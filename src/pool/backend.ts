@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { Pool as UndiciPool } from 'undici';
+import type { Pool } from 'undici';
 import type { BackendSpec } from '../discovery/source.js';
 import { DEFAULT_DECAY_MS, DEFAULT_RTT_MS, peakEwma } from './load.js';
 
@@ -27,6 +28,14 @@ export interface AgentSettings {
 }
 
 export const DEFAULT_AGENT_SETTINGS: AgentSettings = { idleTimeoutMs: 4_000, connectTimeoutMs: 10_000 };
+
+/**
+ * undici's Pool class alone. `import { Pool } from 'undici'` loads all of undici (fetch, WebSocket, caches,
+ * mocks: 50 ms and ~6 MB at start-up) for the one class bulb uses, through `dispatch` only. undici has no
+ * `exports` map, so its file is reachable; a major upgrade that moves it fails at start, loudly.
+ */
+const UndiciPool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof Pool;
+type UndiciPool = Pool;
 
 /**
  * A backend is a long-lived object keyed by id. The controller updates its spec in place when a source changes
@@ -60,8 +69,8 @@ export class Backend {
   requests = 0;
   failures = 0;
   lastError: string | undefined;
-  /** Open WebSocket tunnels through this backend; closed when a drain times out. */
-  readonly tunnels = new Set<import('node:stream').Duplex>();
+  /** Made on first use: most backends never carry a WebSocket, and an empty Set is ~180 bytes. */
+  private tunnelSet: Set<import('node:stream').Duplex> | undefined;
   /** Set by the pool: called when `inflight` drops to zero, so a draining backend can leave at once. */
   onIdle: ((backend: Backend) => void) | undefined;
   /** Set by the pool: called when `inflight` reaches or leaves `spec.maxConnections`. */
@@ -71,6 +80,8 @@ export class Backend {
   rampWeight: number | undefined;
   /** Set by the pool: called with every finished request's outcome (passive health listens through `Pool.onOutcome`). */
   onOutcome: ((backend: Backend, outcome: Outcome) => void) | undefined;
+  /** Set by the pool: called right after `inflight` or `ewmaMs` changes (the strategy's `loadChanged`). */
+  onLoadChanged: ((backend: Backend) => void) | undefined;
   private lastSampleAt = 0;
   private readonly agentSettings: AgentSettings;
   private pool: UndiciPool | undefined;
@@ -85,6 +96,12 @@ export class Backend {
 
   get url(): string {
     return this.spec.url;
+  }
+
+  /** Open WebSocket tunnels through this backend; closed when a drain times out. */
+  get tunnels(): Set<import('node:stream').Duplex> {
+    this.tunnelSet ??= new Set();
+    return this.tunnelSet;
   }
 
   /**
@@ -150,32 +167,51 @@ export class Backend {
    * Latency is sampled at response headers (`responded`), which is what least-time compares.
    */
   begin(): { responded: () => void; done: (outcome: Outcome) => void } {
-    this.inflight++;
-    this.requests++;
-    if (this.inflight === this.spec.maxConnections && this.onSaturation) this.onSaturation(this);
-    const started = performance.now();
+    const started = this.start();
     let finished = false;
     return {
-      responded: () => {
-        const now = performance.now();
-        const elapsed = this.lastSampleAt === 0 ? DEFAULT_DECAY_MS : now - this.lastSampleAt;
-        this.ewmaMs = peakEwma(this.ewmaMs, now - started, elapsed, DEFAULT_DECAY_MS);
-        this.lastSampleAt = now;
-      },
+      responded: () => this.responded(started),
       done: (outcome: Outcome) => {
         if (finished) return;
         finished = true;
-        this.inflight--;
-        if (this.inflight + 1 === this.spec.maxConnections && this.onSaturation) this.onSaturation(this);
-        if (outcome.error !== undefined) {
-          this.failures++;
-          this.lastError = outcome.error;
-        }
-        if (this.onOutcome) this.onOutcome(this, outcome);
-        if (this.inflight === 0 && this.onIdle) this.onIdle(this);
+        this.finish(outcome);
       },
     };
   }
+
+  /**
+   * `begin()` without its closures, for the proxy's per-request path: `start()` when the request is sent (returns
+   * the start time to hand to `responded`), `responded(started)` at response headers, and `finish(outcome)`
+   * exactly once at the end; the caller keeps the exactly-once promise.
+   */
+  start(): number {
+    this.inflight++;
+    this.requests++;
+    if (this.onLoadChanged) this.onLoadChanged(this);
+    if (this.inflight === this.spec.maxConnections && this.onSaturation) this.onSaturation(this);
+    return performance.now();
+  }
+
+  responded(started: number): void {
+    const now = performance.now();
+    const elapsed = this.lastSampleAt === 0 ? DEFAULT_DECAY_MS : now - this.lastSampleAt;
+    this.ewmaMs = peakEwma(this.ewmaMs, now - started, elapsed, DEFAULT_DECAY_MS);
+    this.lastSampleAt = now;
+    if (this.onLoadChanged) this.onLoadChanged(this);
+  }
+
+  finish(outcome: Outcome): void {
+    this.inflight--;
+    if (this.onLoadChanged) this.onLoadChanged(this);
+    if (this.inflight + 1 === this.spec.maxConnections && this.onSaturation) this.onSaturation(this);
+    if (outcome.error !== undefined) {
+      this.failures++;
+      this.lastError = outcome.error;
+    }
+    if (this.onOutcome) this.onOutcome(this, outcome);
+    if (this.inflight === 0 && this.onIdle) this.onIdle(this);
+  }
+
 
   /** Close idle connections and refuse new requests; in-flight ones are destroyed too when `force`. */
   close(force: boolean): void {
@@ -183,7 +219,7 @@ export class Backend {
     this.pool = undefined;
     if (force) {
       if (pool !== undefined) void pool.destroy().catch(() => {});
-      for (const t of this.tunnels) t.destroy();
+      if (this.tunnelSet !== undefined) for (const t of this.tunnelSet) t.destroy();
     }
     // In-flight requests keep their connections until they finish; idle ones close now.
     else if (pool !== undefined) void pool.close().catch(() => {});

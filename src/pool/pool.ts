@@ -20,6 +20,12 @@ export interface PoolOptions {
   readonly panicThresholdPercent?: number;
   /** Default slow-start ramp for new and recovered backends, ms (a backend file's `slowStart` overrides). 0 = off. */
   readonly slowStartMs?: number;
+  /**
+   * Called right after any backend's `inflight` or `ewmaMs` changes, on the request path (the strategy's
+   * `loadChanged`, so least-time can keep its heap current). One function, not a listener list, to keep that
+   * path to a single call.
+   */
+  readonly loadChanged?: (backend: Backend) => void;
 }
 
 /** How often ramping weights are recomputed during slow start. */
@@ -51,6 +57,14 @@ export class Pool {
   private batching = 0;
   private dirty = false;
 
+  private readonly backendIdle = (b: Backend): void => {
+    if (b.state === 'draining') this.remove(b, false);
+  };
+  private readonly backendOutcome = (b: Backend, outcome: Outcome): void => {
+    for (const l of this.outcomeListeners) l(b, outcome);
+  };
+  private readonly backendSaturation = (): void => this.rebuild();
+
   constructor(opts: PoolOptions) {
     this.opts = opts;
   }
@@ -81,15 +95,13 @@ export class Pool {
   add(spec: BackendSpec): Backend {
     if (this.backends.has(spec.id)) throw new Error(`backend ${spec.id} is already in the pool`);
     const backend = new Backend(spec, this.opts.agent ?? DEFAULT_AGENT_SETTINGS);
-    backend.onIdle = (b) => {
-      if (b.state === 'draining') this.remove(b, false);
-    };
-    backend.onOutcome = (b, outcome) => {
-      for (const l of this.outcomeListeners) l(b, outcome);
-    };
+    // The pool's own functions, shared by every backend (a closure per backend and hook was ~250 bytes each).
+    backend.onIdle = this.backendIdle;
+    backend.onOutcome = this.backendOutcome;
+    backend.onLoadChanged = this.opts.loadChanged;
     // Crossing maxConnections (either way) changes who is routable; rebuilding only then keeps picks free of
     // per-request filtering.
-    backend.onSaturation = () => this.rebuild();
+    backend.onSaturation = this.backendSaturation;
     this.backends.set(spec.id, backend);
     this.startRamp(backend);
     this.rebuild();

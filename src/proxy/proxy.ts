@@ -90,12 +90,17 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** The response is not the client's (a 503 being retried, or one bulb could not forward): read and drop it. */
   discard = false;
 
+  /** When the request was sent (`Backend.start()`), for the latency sample at response headers. */
+  readonly started: number;
+  /** `Backend.finish` has been called: it must be, exactly once. */
+  finished = false;
+
   constructor(
     readonly ex: Exchange,
     readonly backend: Backend,
-    readonly responded: () => void,
-    readonly done: (o: { error?: string; status?: number }) => void,
-  ) {}
+  ) {
+    this.started = backend.start();
+  }
 
   onConnect(abort: (err?: Error) => void): void {
     // The client left while this request waited for a connection: nobody wants the answer.
@@ -106,7 +111,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     // 1xx informational responses are the backend's business; Node answers `Expect` itself.
     if (statusCode < 200) return true;
-    this.responded();
+    this.backend.responded(this.started);
     this.resume = resume;
     this.ex.forwarder.onResponse(this, statusCode, rawHeaders, statusText);
     return true;
@@ -258,8 +263,7 @@ class Forwarder {
       return;
     }
     ex.tried.push(backend);
-    const { responded, done } = backend.begin();
-    const attempt = new Attempt(ex, backend, responded, done);
+    const attempt = new Attempt(ex, backend);
     ex.current = attempt;
     // The headers were prepared once (hop-by-hop removed, X-Forwarded-* set); `Host` is the client's, passed
     // explicitly so undici does not put the backend's address there. A failure, even a synchronous one
@@ -331,7 +335,9 @@ class Forwarder {
   }
 
   private finishAttempt(attempt: Attempt, outcome: { error?: string; status?: number }): void {
-    attempt.done(outcome);
+    if (attempt.finished) return;
+    attempt.finished = true;
+    attempt.backend.finish(outcome);
   }
 
   private accessLog(ex: Exchange): void {

@@ -9,11 +9,18 @@
  * known). That split is the whole failure model of the DNS source: answers replace the backend set, errors keep
  * the last-known-good one (compare grpc's dns resolver, which reports errors instead of pushing empty sets).
  */
-import { randomInt } from 'node:crypto';
-import dgram from 'node:dgram';
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import packet, { type DecodedPacket, type RecordType } from 'dns-packet';
+import type * as DnsPacket from 'dns-packet';
+import type { DecodedPacket, RecordType } from 'dns-packet';
 import type { DnsServer } from './resolv-conf.js';
+
+let dnsPacket: typeof DnsPacket | undefined;
+/** `dns-packet`, loaded on the first query: a bulb that follows no DNS name never needs it. */
+function packet(): typeof DnsPacket {
+  dnsPacket ??= createRequire(import.meta.url)('dns-packet') as typeof DnsPacket;
+  return dnsPacket;
+}
 
 /** A decoded reply; `rcode` is on every decoded packet, but @types/dns-packet does not declare it. */
 export type Reply = DecodedPacket & { readonly rcode?: string };
@@ -89,18 +96,19 @@ async function queryServer(
   opts: QueryOptions,
 ): Promise<Omit<DnsAnswer, 'rcode'>> {
   const payload = opts.udpPayloadSize ?? DEFAULT_UDP_PAYLOAD_SIZE;
-  const id = randomInt(0, 65_536);
-  const message: packet.Packet = {
+  // node:crypto and node:dgram are loaded on the first query: a bulb that follows no DNS name never needs them.
+  const id = process.getBuiltinModule('node:crypto').randomInt(0, 65_536);
+  const message: DnsPacket.Packet = {
     type: 'query',
     id,
-    flags: packet.RECURSION_DESIRED,
+    flags: packet().RECURSION_DESIRED,
     questions: [{ type, name, class: 'IN' }],
     additionals: payload > 0 ? [{ type: 'OPT', name: '.', udpPayloadSize: payload, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] : [],
   };
-  const udp = await exchangeUdp(server, packet.encode(message), opts.timeoutMs, opts.signal, (r) => matches(r, id, name, type));
+  const udp = await exchangeUdp(server, packet().encode(message), opts.timeoutMs, opts.signal, (r) => matches(r, id, name, type));
   if (!udp.flag_tc) return { reply: udp, server: serverText(server), transport: 'udp' };
   // Truncated: the full answer only fits over TCP (RFC 7766). Without EDNS that is anything over 512 bytes.
-  const tcp = await exchangeTcp(server, packet.streamEncode(message), opts.timeoutMs, opts.signal);
+  const tcp = await exchangeTcp(server, packet().streamEncode(message), opts.timeoutMs, opts.signal);
   if (!matches(tcp, id, name, type)) throw new DnsQueryError(`${serverText(server)} sent a TCP reply that does not match the question`, 'mismatch');
   return { reply: tcp, server: serverText(server), transport: 'tcp' };
 }
@@ -119,7 +127,7 @@ function exchangeUdp(
   accept: (r: Reply) => boolean,
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
+    const socket = process.getBuiltinModule('node:dgram').createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
     let settled = false;
     const finish = (err: DnsQueryError | undefined, reply?: Reply) => {
       if (settled) return;
@@ -136,7 +144,7 @@ function exchangeUdp(
     socket.on('message', (msg) => {
       let reply: Reply;
       try {
-        reply = packet.decode(msg);
+        reply = packet().decode(msg);
       } catch {
         return; // garbage on our port: keep waiting for the real answer until the timeout
       }
@@ -179,7 +187,7 @@ function exchangeTcp(server: DnsServer, message: Buffer, timeoutMs: number, sign
       const length = buffered.readUInt16BE(0);
       if (buffered.length < 2 + length) return;
       try {
-        finish(undefined, packet.decode(buffered.subarray(2, 2 + length)));
+        finish(undefined, packet().decode(buffered.subarray(2, 2 + length)));
       } catch (err) {
         finish(new DnsQueryError(`${serverText(server)} sent an undecodable TCP reply`, 'garbled', { cause: err }));
       }
