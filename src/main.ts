@@ -168,11 +168,14 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   await Promise.all(sources.map((s) => s.start(controller.report)));
   controller.reconcile();
 
-  const address = await listen(traffic, config.listen, 'traffic');
+  let address: Address;
   let adminAddress: Address | undefined;
   try {
+    address = await listen(traffic, config.listen, 'traffic');
     adminAddress = admin && config.admin ? await listen(admin, config.admin, 'the admin API') : undefined;
   } catch (err) {
+    // Stop everything started above (a directory watch, health-check timers, DNS lookups), or their handles
+    // would keep the process alive after it has said it cannot start.
     traffic.close();
     health.stop();
     await Promise.all(sources.map((s) => s.stop()));

@@ -55,6 +55,13 @@ test('a port already in use is a readable start-up error', async (t) => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot listen for traffic on 127\.0\.0\.1:\d+: the address is already in use/);
   noStack(r.stderr);
+  // With a directory watched and backends health-checked, every one of them must be stopped, or the process
+  // would say it cannot start and then never exit (runBulb fails after its timeout).
+  const dir = await tmpDir(t);
+  await writeFile(join(dir, 'a.json'), backendFile(b.url));
+  const r2 = await runBulb(['--listen', `127.0.0.1:${b.port}`, '--admin', 'off', '--watch-dir', dir, '--backend', b.url]);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /the address is already in use/);
 });
 
 test('a bad --config fails start-up naming the file, the pointer and the reason', async (t) => {
