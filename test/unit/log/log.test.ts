@@ -1,16 +1,24 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { accessLogWriter, createLogger, flushLogs } from '../../../src/log.js';
+import { accessLogWriter, createLogger, flushLogs, type Logger } from '../../../src/log.js';
 import { tmpDir } from '../../helpers/tmpdir.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 const LOG_MODULE = fileURLToPath(new URL('../../../src/log.ts', import.meta.url));
 
 const record = (i: number) => ({ method: 'GET', path: `/r/${i}`, status: 200, backend: 'b:1', attempts: 1, durationMs: 1.5 });
+
+/** A logger writing to a file in a fresh temp dir (the synchronous path: regular files). */
+async function fileLogger(t: TestContext): Promise<{ file: string; log: Logger }> {
+  const file = path.join(await tmpDir(t), 'out.log');
+  const fd = openSync(file, 'a');
+  t.after(() => closeSync(fd));
+  return { file, log: createLogger('info', fd) };
+}
 
 function lines(file: string): Record<string, unknown>[] {
   return readFileSync(file, 'utf8')
@@ -20,11 +28,7 @@ function lines(file: string): Record<string, unknown>[] {
 }
 
 test('access-log lines are the JSON pino would write, and a quiet logger still writes them within moments', async (t) => {
-  const dir = await tmpDir(t);
-  const file = path.join(dir, 'out.log');
-  const fd = openSync(file, 'a');
-  t.after(() => closeSync(fd));
-  const log = createLogger('info', fd);
+  const { file, log } = await fileLogger(t);
   accessLogWriter(log)!(record(1));
   // Not flushed by hand: the batch goes out on its timer.
   await waitFor(() => readFileSync(file, 'utf8').includes('"msg":"request"'), 5000);
@@ -37,11 +41,7 @@ test('access-log lines are the JSON pino would write, and a quiet logger still w
 });
 
 test('access-log lines and other lines (info and warnings) keep their order in the batched output', async (t) => {
-  const dir = await tmpDir(t);
-  const file = path.join(dir, 'out.log');
-  const fd = openSync(file, 'a');
-  t.after(() => closeSync(fd));
-  const log = createLogger('info', fd);
+  const { file, log } = await fileLogger(t);
   const access = accessLogWriter(log)!;
   for (let i = 0; i < 3; i++) access(record(i));
   log.info({ n: 1 }, 'between');
@@ -54,11 +54,7 @@ test('access-log lines and other lines (info and warnings) keep their order in t
 });
 
 test('many lines go out in large batches, none lost, none out of order', async (t) => {
-  const dir = await tmpDir(t);
-  const file = path.join(dir, 'out.log');
-  const fd = openSync(file, 'a');
-  t.after(() => closeSync(fd));
-  const log = createLogger('info', fd);
+  const { file, log } = await fileLogger(t);
   const access = accessLogWriter(log)!;
   const n = 5000;
   for (let i = 0; i < n; i++) access(record(i));
