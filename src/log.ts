@@ -35,7 +35,6 @@ type Boom = ReturnType<typeof pino.destination>;
  */
 class BatchedDestination {
   private pending = '';
-  private pendingChars = 0;
 
   constructor(private readonly boom: Boom) {
     setInterval(() => this.drain(), BATCH_MS).unref();
@@ -51,8 +50,8 @@ class BatchedDestination {
 
   write(line: string): boolean {
     this.pending += line;
-    this.pendingChars += line.length;
-    if (this.pendingChars >= BATCH_CHARS) this.drain();
+    // A string's length is stored, not counted, even for the rope this builds.
+    if (this.pending.length >= BATCH_CHARS) this.drain();
     return true;
   }
 
@@ -67,10 +66,9 @@ class BatchedDestination {
   }
 
   private drain(): void {
-    if (this.pendingChars === 0) return;
+    if (this.pending.length === 0) return;
     const chunk = this.pending;
     this.pending = '';
-    this.pendingChars = 0;
     this.boom.write(chunk);
   }
 }

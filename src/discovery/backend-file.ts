@@ -78,8 +78,6 @@ function healthProblems(raw: Record<string, unknown>): Array<[string, string]> {
   return out;
 }
 
-export { BACKEND_FILE_SCHEMA, BACKEND_ID_PATTERN, MAX_WEIGHT } from './backend-file-schema.js';
-
 /** Extensions a backend file may have (matched case-insensitively), and how each is parsed. */
 export const BACKEND_FILE_EXTENSIONS = ['.json', '.yaml', '.yml'] as const;
 

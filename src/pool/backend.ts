@@ -212,7 +212,6 @@ export class Backend {
     if (this.inflight === 0 && this.onIdle) this.onIdle(this);
   }
 
-
   /** Close idle connections and refuse new requests; in-flight ones are destroyed too when `force`. */
   close(force: boolean): void {
     const pool = this.pool;

@@ -2,7 +2,7 @@
  * DirectorySource against real files in temp directories and a real chokidar watcher: no mocks. Every wait is a
  * poll on an observable state (waitFor) with a generous timeout, because CI has two shared cores.
  */
-import { BACKEND_FILE_SCHEMA } from '../../src/discovery/backend-file.js';
+import { BACKEND_FILE_SCHEMA } from '../../src/discovery/backend-file-schema.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BACKEND_FILE_SCHEMA, MAX_WEIGHT, parseBackendFile } from '../../../src/discovery/backend-file.js';
+import { parseBackendFile } from '../../../src/discovery/backend-file.js';
+import { BACKEND_FILE_SCHEMA, MAX_WEIGHT } from '../../../src/discovery/backend-file-schema.js';
 import type { SourceProblem } from '../../../src/discovery/source.js';
 
 const SRC = 'dir:/etc/bulb/backends';
