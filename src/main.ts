@@ -122,12 +122,15 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     retryBudgetPercent: config.retryBudgetPercent,
     retryBodyLimit: config.retryBodyLimit,
     bodyTimeoutMs: config.bodyTimeoutMs,
+    sendTimeoutMs: config.sendTimeoutMs,
     log,
     observer: metrics,
   });
   const traffic = createTrafficServer({
     proxy,
     headerTimeoutMs: config.headerTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
     maxConnections: config.maxConnections,
     draining: () => shuttingDown,
   });

@@ -104,6 +104,9 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
     slowStartMs: durationMs(raw.slowStart),
     headerTimeoutMs: durationMs(raw.headerTimeout),
     bodyTimeoutMs: durationMs(raw.bodyTimeout),
+    requestTimeoutMs: durationMs(raw.requestTimeout),
+    sendTimeoutMs: durationMs(raw.sendTimeout),
+    idleTimeoutMs: durationMs(raw.idleTimeout),
     maxConnections: Number(raw.maxConnections),
     health: {
       mode: raw.healthMode,
@@ -119,10 +122,18 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
       consecutive: Number(raw.outlierConsecutive),
       baseEjectionMs: durationMs(raw.outlierBaseEjection),
       maxEjectionPercent: Number(raw.outlierMaxEjectionPercent),
+      unejectOnCheck: raw.outlierUnejectOnCheck === 'on',
     },
     logLevel: raw.logLevel,
     configFile,
   };
+  if (config.requestTimeoutMs > 0 && config.requestTimeoutMs < config.headerTimeoutMs) {
+    // The head is part of the request: a shorter whole-request bound would make the header timeout meaningless.
+    throw new InvalidConfigError(
+      `requestTimeout (${show(raw.requestTimeout)}) is shorter than headerTimeout (${show(raw.headerTimeout)}); ` +
+        'set --request-timeout to at least --header-timeout, or 0 to turn it off',
+    );
+  }
   if (config.dnsMinIntervalMs > config.dnsMaxIntervalMs) {
     throw new InvalidConfigError(
       `dnsMinInterval (${show(raw.dnsMinInterval)}) is longer than dnsMaxInterval (${show(raw.dnsMaxInterval)}); ` +
@@ -454,6 +465,9 @@ function semanticProblem(key: SettingKey, value: string | number): string | unde
     key === 'slowStart' ||
     key === 'headerTimeout' ||
     key === 'bodyTimeout' ||
+    key === 'requestTimeout' ||
+    key === 'sendTimeout' ||
+    key === 'idleTimeout' ||
     key === 'healthInterval' ||
     key === 'healthTimeout' ||
     key === 'outlierBaseEjection' ||

@@ -69,6 +69,10 @@ export interface RawConfig {
   outlierConsecutive?: string | number;
   outlierBaseEjection?: string | number;
   outlierMaxEjectionPercent?: string | number;
+  outlierUnejectOnCheck?: 'on' | 'off';
+  requestTimeout?: string | number;
+  sendTimeout?: string | number;
+  idleTimeout?: string | number;
   logLevel?: LogLevel;
 }
 
@@ -125,9 +129,17 @@ export const DEFAULTS: Readonly<Required<RawConfig>> = Object.freeze({
   // Envoy's 10% would never eject anything in a sidecar's pool of 2-5 backends (beyond the first); half of the
   // pool may be ejected, and one always may be when the pool has two or more.
   outlierMaxEjectionPercent: 50,
+  // Envoy's successful_active_health_check_uneject_host default: a passing active check ends an ejection.
+  outlierUnejectOnCheck: 'on',
   // HAProxy's usual `timeout http-request`: a client gets 10 s to send its headers (slowloris).
   headerTimeout: '10s',
   bodyTimeout: '30s',
+  // Node's own requestTimeout default: head and body of one request within 5 minutes (uploads included).
+  requestTimeout: '300s',
+  // nginx's send_timeout: a client that accepts nothing for 60 s is dropped, and its upstream request with it.
+  sendTimeout: '60s',
+  // nginx's keepalive_timeout: an idle keep-alive client connection is closed after 75 s.
+  idleTimeout: '75s',
   // Past this, new client connections are closed at once instead of queueing without bound.
   maxConnections: 10000,
   logLevel: 'info',
@@ -357,13 +369,32 @@ export const CONFIG_SCHEMA = {
       0,
       100,
     ),
+    outlierUnejectOnCheck: {
+      description:
+        'on: a passing active health check ends an outlier ejection at once (Envoy\'s successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.',
+      type: 'string',
+      enum: ['on', 'off'],
+      default: DEFAULTS.outlierUnejectOnCheck,
+    },
     headerTimeout: duration(
-      'A client must send its request headers within this time, or its connection is closed (slowloris protection).',
+      'A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).',
       DEFAULTS.headerTimeout,
     ),
     bodyTimeout: duration(
-      'While a client sends a request body, it may pause for at most this long before its connection is closed.',
+      'While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.',
       DEFAULTS.bodyTimeout,
+    ),
+    requestTimeout: duration(
+      'A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). 0 turns it off.',
+      DEFAULTS.requestTimeout,
+    ),
+    sendTimeout: duration(
+      'A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.',
+      DEFAULTS.sendTimeout,
+    ),
+    idleTimeout: duration(
+      'An idle keep-alive client connection (no request in progress) is closed after this long.',
+      DEFAULTS.idleTimeout,
     ),
     maxConnections: wholeNumber(
       'Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.',
@@ -571,8 +602,20 @@ export const OPTIONS: readonly SettingOption[] = Object.freeze([
   wholeNumberOption('outlierConsecutive', '--outlier-consecutive', 'BULB_OUTLIER_CONSECUTIVE', 'N', 0, 1000),
   durationOption('outlierBaseEjection', '--outlier-base-ejection', 'BULB_OUTLIER_BASE_EJECTION'),
   wholeNumberOption('outlierMaxEjectionPercent', '--outlier-max-ejection-percent', 'BULB_OUTLIER_MAX_EJECTION_PERCENT', 'PERCENT', 0, 100),
+  {
+    key: 'outlierUnejectOnCheck',
+    flag: '--outlier-uneject-on-check',
+    env: 'BULB_OUTLIER_UNEJECT_ON_CHECK',
+    value: 'on|off',
+    repeatable: false,
+    expected: 'on or off',
+    rule: 'must be on or off',
+  },
   durationOption('headerTimeout', '--header-timeout', 'BULB_HEADER_TIMEOUT'),
   durationOption('bodyTimeout', '--body-timeout', 'BULB_BODY_TIMEOUT'),
+  durationOption('requestTimeout', '--request-timeout', 'BULB_REQUEST_TIMEOUT'),
+  durationOption('sendTimeout', '--send-timeout', 'BULB_SEND_TIMEOUT'),
+  durationOption('idleTimeout', '--idle-timeout', 'BULB_IDLE_TIMEOUT'),
   wholeNumberOption('maxConnections', '--max-connections', 'BULB_MAX_CONNECTIONS', 'N', 0, 1000000),
   {
     key: 'logLevel',

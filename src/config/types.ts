@@ -52,6 +52,12 @@ export interface Config {
   readonly headerTimeoutMs: number;
   /** Longest pause allowed while a client sends a body. */
   readonly bodyTimeoutMs: number;
+  /** Head and body of one request within this, from its first byte; 0 = off. */
+  readonly requestTimeoutMs: number;
+  /** Longest wait for a client to accept response bytes; 0 = off. */
+  readonly sendTimeoutMs: number;
+  /** Idle keep-alive client connections are closed after this. */
+  readonly idleTimeoutMs: number;
   /** Client connection limit; 0 = none. */
   readonly maxConnections: number;
   /** Active health checks (`--health-*`); a backend file's `health` block overrides them per backend. */

@@ -5,7 +5,7 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","default":"1s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","default":2,"anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}]},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","default":"60s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","default":"0s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","default":2,"anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}]},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","default":20,"anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","default":65536,"anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}]},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","default":0,"anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","default":"0s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","default":"2s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","default":"1s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","default":2,"anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","default":3,"anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","default":5,"anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}]},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","default":50,"anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"headerTimeout":{"description":"A client must send its request headers within this time, or its connection is closed (slowloris protection).","default":"10s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before its connection is closed.","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","default":10000,"anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}]},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","default":"1s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","default":2,"anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}]},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","default":"60s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","default":"0s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","default":2,"anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}]},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","default":20,"anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","default":65536,"anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}]},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","default":0,"anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","default":"0s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","default":"2s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","default":"1s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","default":2,"anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","default":3,"anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","default":5,"anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}]},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","default":50,"anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}]},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","default":"10s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","default":"30s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). 0 turns it off.","default":"300s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","default":"60s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","default":"75s","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}]},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","default":10000,"anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}]},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
@@ -1942,14 +1942,10 @@ vErrors = null;
 }
 }
 }
-if(data.headerTimeout !== undefined){
-let data36 = data.headerTimeout;
-const _errs147 = errors;
-let valid27 = false;
-const _errs148 = errors;
-if(typeof data36 === "string"){
-if(!pattern6.test(data36)){
-const err132 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.outlierUnejectOnCheck !== undefined){
+let data36 = data.outlierUnejectOnCheck;
+if(typeof data36 !== "string"){
+const err132 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1958,9 +1954,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-else {
-const err133 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data36 === "on") || (data36 === "off"))){
+const err133 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1969,13 +1964,15 @@ vErrors.push(err133);
 }
 errors++;
 }
-var _valid18 = _errs148 === errors;
-valid27 = valid27 || _valid18;
-if(!valid27){
+}
+if(data.headerTimeout !== undefined){
+let data37 = data.headerTimeout;
+const _errs149 = errors;
+let valid27 = false;
 const _errs150 = errors;
-if((typeof data36 == "number") && (isFinite(data36))){
-if(data36 < 0 || isNaN(data36)){
-const err134 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data37 === "string"){
+if(!pattern6.test(data37)){
+const err134 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1986,7 +1983,7 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err135 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1997,9 +1994,11 @@ errors++;
 }
 var _valid18 = _errs150 === errors;
 valid27 = valid27 || _valid18;
-}
 if(!valid27){
-const err136 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs152 = errors;
+if((typeof data37 == "number") && (isFinite(data37))){
+if(data37 < 0 || isNaN(data37)){
+const err136 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -2008,26 +2007,9 @@ vErrors.push(err136);
 }
 errors++;
 }
-else {
-errors = _errs147;
-if(vErrors !== null){
-if(_errs147){
-vErrors.length = _errs147;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.bodyTimeout !== undefined){
-let data37 = data.bodyTimeout;
-const _errs153 = errors;
-let valid28 = false;
-const _errs154 = errors;
-if(typeof data37 === "string"){
-if(!pattern6.test(data37)){
-const err137 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err137 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2036,9 +2018,11 @@ vErrors.push(err137);
 }
 errors++;
 }
+var _valid18 = _errs152 === errors;
+valid27 = valid27 || _valid18;
 }
-else {
-const err138 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid27){
+const err138 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2047,13 +2031,26 @@ vErrors.push(err138);
 }
 errors++;
 }
-var _valid19 = _errs154 === errors;
-valid28 = valid28 || _valid19;
-if(!valid28){
+else {
+errors = _errs149;
+if(vErrors !== null){
+if(_errs149){
+vErrors.length = _errs149;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.bodyTimeout !== undefined){
+let data38 = data.bodyTimeout;
+const _errs155 = errors;
+let valid28 = false;
 const _errs156 = errors;
-if((typeof data37 == "number") && (isFinite(data37))){
-if(data37 < 0 || isNaN(data37)){
-const err139 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data38 === "string"){
+if(!pattern6.test(data38)){
+const err139 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2064,7 +2061,7 @@ errors++;
 }
 }
 else {
-const err140 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err140 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2075,9 +2072,11 @@ errors++;
 }
 var _valid19 = _errs156 === errors;
 valid28 = valid28 || _valid19;
-}
 if(!valid28){
-const err141 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs158 = errors;
+if((typeof data38 == "number") && (isFinite(data38))){
+if(data38 < 0 || isNaN(data38)){
+const err141 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2086,25 +2085,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-else {
-errors = _errs153;
-if(vErrors !== null){
-if(_errs153){
-vErrors.length = _errs153;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.maxConnections !== undefined){
-let data38 = data.maxConnections;
-const _errs159 = errors;
-let valid29 = false;
-const _errs160 = errors;
-if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
-const err142 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err142 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2113,9 +2096,11 @@ vErrors.push(err142);
 }
 errors++;
 }
-if((typeof data38 == "number") && (isFinite(data38))){
-if(data38 > 1000000 || isNaN(data38)){
-const err143 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+var _valid19 = _errs158 === errors;
+valid28 = valid28 || _valid19;
+}
+if(!valid28){
+const err143 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2124,8 +2109,26 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data38 < 0 || isNaN(data38)){
-const err144 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs155;
+if(vErrors !== null){
+if(_errs155){
+vErrors.length = _errs155;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.requestTimeout !== undefined){
+let data39 = data.requestTimeout;
+const _errs161 = errors;
+let valid29 = false;
+const _errs162 = errors;
+if(typeof data39 === "string"){
+if(!pattern6.test(data39)){
+const err144 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2135,13 +2138,8 @@ vErrors.push(err144);
 errors++;
 }
 }
-var _valid20 = _errs160 === errors;
-valid29 = valid29 || _valid20;
-if(!valid29){
-const _errs162 = errors;
-if(typeof data38 === "string"){
-if(!pattern13.test(data38)){
-const err145 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+else {
+const err145 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2150,9 +2148,13 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-else {
-const err146 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid20 = _errs162 === errors;
+valid29 = valid29 || _valid20;
+if(!valid29){
+const _errs164 = errors;
+if((typeof data39 == "number") && (isFinite(data39))){
+if(data39 < 0 || isNaN(data39)){
+const err146 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2161,11 +2163,9 @@ vErrors.push(err146);
 }
 errors++;
 }
-var _valid20 = _errs162 === errors;
-valid29 = valid29 || _valid20;
 }
-if(!valid29){
-const err147 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err147 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2174,22 +2174,11 @@ vErrors.push(err147);
 }
 errors++;
 }
-else {
-errors = _errs159;
-if(vErrors !== null){
-if(_errs159){
-vErrors.length = _errs159;
+var _valid20 = _errs164 === errors;
+valid29 = valid29 || _valid20;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.logLevel !== undefined){
-let data39 = data.logLevel;
-if(typeof data39 !== "string"){
-const err148 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid29){
+const err148 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2198,8 +2187,26 @@ vErrors.push(err148);
 }
 errors++;
 }
-if(!(((((((data39 === "fatal") || (data39 === "error")) || (data39 === "warn")) || (data39 === "info")) || (data39 === "debug")) || (data39 === "trace")) || (data39 === "silent"))){
-const err149 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+else {
+errors = _errs161;
+if(vErrors !== null){
+if(_errs161){
+vErrors.length = _errs161;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.sendTimeout !== undefined){
+let data40 = data.sendTimeout;
+const _errs167 = errors;
+let valid30 = false;
+const _errs168 = errors;
+if(typeof data40 === "string"){
+if(!pattern6.test(data40)){
+const err149 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -2209,14 +2216,264 @@ vErrors.push(err149);
 errors++;
 }
 }
-}
 else {
-const err150 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err150 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
 else {
 vErrors.push(err150);
+}
+errors++;
+}
+var _valid21 = _errs168 === errors;
+valid30 = valid30 || _valid21;
+if(!valid30){
+const _errs170 = errors;
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 < 0 || isNaN(data40)){
+const err151 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+}
+}
+else {
+const err152 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err152];
+}
+else {
+vErrors.push(err152);
+}
+errors++;
+}
+var _valid21 = _errs170 === errors;
+valid30 = valid30 || _valid21;
+}
+if(!valid30){
+const err153 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+else {
+errors = _errs167;
+if(vErrors !== null){
+if(_errs167){
+vErrors.length = _errs167;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.idleTimeout !== undefined){
+let data41 = data.idleTimeout;
+const _errs173 = errors;
+let valid31 = false;
+const _errs174 = errors;
+if(typeof data41 === "string"){
+if(!pattern6.test(data41)){
+const err154 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
+}
+errors++;
+}
+}
+else {
+const err155 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+var _valid22 = _errs174 === errors;
+valid31 = valid31 || _valid22;
+if(!valid31){
+const _errs176 = errors;
+if((typeof data41 == "number") && (isFinite(data41))){
+if(data41 < 0 || isNaN(data41)){
+const err156 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+else {
+const err157 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+var _valid22 = _errs176 === errors;
+valid31 = valid31 || _valid22;
+}
+if(!valid31){
+const err158 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+else {
+errors = _errs173;
+if(vErrors !== null){
+if(_errs173){
+vErrors.length = _errs173;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.maxConnections !== undefined){
+let data42 = data.maxConnections;
+const _errs179 = errors;
+let valid32 = false;
+const _errs180 = errors;
+if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
+const err159 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
+}
+errors++;
+}
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 > 1000000 || isNaN(data42)){
+const err160 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+if(vErrors === null){
+vErrors = [err160];
+}
+else {
+vErrors.push(err160);
+}
+errors++;
+}
+if(data42 < 0 || isNaN(data42)){
+const err161 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+}
+var _valid23 = _errs180 === errors;
+valid32 = valid32 || _valid23;
+if(!valid32){
+const _errs182 = errors;
+if(typeof data42 === "string"){
+if(!pattern13.test(data42)){
+const err162 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+}
+else {
+const err163 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+var _valid23 = _errs182 === errors;
+valid32 = valid32 || _valid23;
+}
+if(!valid32){
+const err164 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+else {
+errors = _errs179;
+if(vErrors !== null){
+if(_errs179){
+vErrors.length = _errs179;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.logLevel !== undefined){
+let data43 = data.logLevel;
+if(typeof data43 !== "string"){
+const err165 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+if(!(((((((data43 === "fatal") || (data43 === "error")) || (data43 === "warn")) || (data43 === "info")) || (data43 === "debug")) || (data43 === "trace")) || (data43 === "silent"))){
+const err166 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+}
+}
+else {
+const err167 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
 }
 errors++;
 }

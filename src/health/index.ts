@@ -138,6 +138,7 @@ export class HealthManager {
       rand: this.opts.rand,
       onResult: (r: CheckReport) => {
         if (this.stopped || this.watched.get(w.backend.id) !== w) return;
+        if (r.result.ok) this.outliers.checkPassed(w.backend);
         if (!r.changed) return;
         this.setChecks(w.backend, r.state.healthy, r.result.ok ? 'checks passing' : r.result.reason, r.streak);
       },

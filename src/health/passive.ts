@@ -29,6 +29,8 @@ export interface OutlierSettings {
   readonly consecutive: number;
   readonly baseEjectionMs: number;
   readonly maxEjectionPercent: number;
+  /** A passing active check ends an ejection at once (Envoy's successful_active_health_check_uneject_host). */
+  readonly unejectOnCheck: boolean;
 }
 
 /** The longest ejection is this many base ejection times (Envoy's max_ejection_time default, 300 s, is 10 × 30 s). */
@@ -149,15 +151,27 @@ export class OutlierDetector {
     this.states.clear();
   }
 
-  private restore(backend: Backend): void {
+  /**
+   * A passing active check ends an ejection at once, as Envoy does by default
+   * (`successful_active_health_check_uneject_host`): without it a recovered backend, or a recovered DNS SRV
+   * priority tier, waits out the whole ejection while its traffic goes elsewhere. The multiplier is kept, so a
+   * backend that fails real requests again right away is ejected for longer next time.
+   */
+  checkPassed(backend: Backend): void {
+    if (!this.opts.settings.unejectOnCheck || backend.ejectedUntil === undefined) return;
+    this.restore(backend, 'active health check passed');
+  }
+
+  private restore(backend: Backend, why = 'ejection ended'): void {
     const state = this.states.get(backend.id);
     if (this.stopped || !state || this.opts.pool.get(backend.id) !== backend) return;
+    clearTimeout(state.timer);
     state.timer = undefined;
     state.consecutive = 0;
     state.since = this.now();
     this.opts.pool.setHealth(backend.id, true, 'ejected');
     this.opts.log.info(
-      { backend: backend.id, healthy: backend.healthy, reason: 'ejection ended', consecutive: 0, ejections: backend.ejections },
+      { backend: backend.id, healthy: backend.healthy, reason: why, consecutive: 0, ejections: backend.ejections },
       backend.healthy ? 'backend back from ejection' : 'backend ejection ended; still failing health checks',
     );
   }

@@ -23,6 +23,8 @@ export interface ProxyOptions {
   readonly retryBodyLimit: number;
   /** A client sending a body may pause this long at most (slow-body protection). */
   readonly bodyTimeoutMs: number;
+  /** A client that accepts no response bytes for this long is dropped, and its upstream request released; 0 = never. */
+  readonly sendTimeoutMs: number;
   readonly log: Logger;
   /** Told about every finished exchange and retry; metrics hang off this, not off the request path's internals. */
   readonly observer?: ProxyObserver;
@@ -36,6 +38,7 @@ export interface ProxyObserver {
 }
 
 const BODIES = {
+  408: 'request timeout: the request did not arrive in time\n',
   502: 'bad gateway: the backend failed before responding\n',
   503: 'no backend available\n',
   504: 'gateway timeout: the backend did not respond in time\n',
@@ -64,6 +67,10 @@ class Exchange {
   readonly tried: Backend[] = [];
   current: Attempt | undefined = undefined;
   clientGone = false;
+  /** bulb gave up on the client (a body or request timeout, or a send timeout): logged as 408, not 499. */
+  timedOut = false;
+  /** Armed while the response waits for the client to drain it (`--send-timeout`). */
+  sendTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
     readonly forwarder: Forwarder,
@@ -121,8 +128,12 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.discard) return true;
     const res = this.ex.res;
     if (res.write(chunk)) return true;
-    // The client reads slower than the backend sends: pause the backend's connection until it drains.
-    if (!res.destroyed) res.once('drain', this.resume!);
+    // The client reads slower than the backend sends: pause the backend's connection until it drains. What is
+    // buffered stays bounded (the socket's and the response's high-water marks), however large the response.
+    if (!res.destroyed) {
+      res.once('drain', this.resume!);
+      this.ex.forwarder.awaitDrain(this.ex);
+    }
     return false;
   }
 
@@ -164,7 +175,7 @@ class Forwarder {
     const buffer = this.opts.retries > 0 && !chunked && length <= this.opts.retryBodyLimit;
     // A streamed body must not flow before undici reads it (it resumes the stream once it is on a connection).
     if (!buffer) req.pause();
-    this.watchBody(req);
+    this.watchBody(ex);
     if (buffer) {
       // Small bodies are read whole first (as nginx's proxy_request_buffering does), so a retry can resend them.
       const chunks: Buffer[] = [];
@@ -186,12 +197,50 @@ class Forwarder {
     const attempt = ex.current;
     const res = ex.res;
     if (!res.writableFinished) ex.clientGone = true;
+    clearTimeout(ex.sendTimer);
     if (attempt) {
-      this.finishAttempt(attempt, { status: res.statusCode });
-      // A client that hangs up must not leave the upstream request (and its connection) busy.
-      if (ex.clientGone) attempt.abort?.();
+      // A 408 of bulb's own says nothing about the backend.
+      this.finishAttempt(attempt, ex.timedOut ? {} : { status: res.statusCode });
+      // A client that hangs up or timed out must not leave the upstream request (and its connection) busy.
+      if (ex.clientGone || ex.timedOut) attempt.abort?.();
     }
     this.accessLog(ex);
+  }
+
+  /**
+   * bulb gives up on a client (body idle, whole request, or send timeout): `408` if no response byte was sent
+   * yet, else the response is cut off, never ended cleanly; then the connection is closed fully, so the slot is
+   * free at once, and the upstream request is aborted by `responseClosed`.
+   */
+  timeOut(ex: Exchange, why: string, timeoutMs?: number): void {
+    if (ex.timedOut) return;
+    ex.timedOut = true;
+    const res = ex.res;
+    const socket = ex.req.socket;
+    this.opts.log.warn({ client: socket?.remoteAddress, path: ex.req.url, timeoutMs }, why);
+    if (res.headersSent || res.destroyed || !socket) {
+      res.destroy();
+      return;
+    }
+    ex.res.shouldKeepAlive = false;
+    reply(res, 408);
+    // `destroySoon`: the 408 is flushed, then the socket is destroyed rather than left half-open.
+    socket.destroySoon();
+  }
+
+  /** The response waits for the client to read: arm the send timeout (nginx send_timeout) until it drains. */
+  awaitDrain(ex: Exchange): void {
+    const ms = this.opts.sendTimeoutMs;
+    if (ms <= 0) return;
+    if (ex.sendTimer !== undefined) {
+      ex.sendTimer.refresh();
+      return;
+    }
+    ex.sendTimer = setTimeout(onSendTimeout, ms, ex);
+    ex.res.once('drain', () => {
+      clearTimeout(ex.sendTimer);
+      ex.sendTimer = undefined;
+    });
   }
 
   pick(req: IncomingMessage, tried: readonly Backend[]): Backend | undefined {
@@ -226,13 +275,9 @@ class Forwarder {
    * would otherwise hold a backend connection open for as long as it likes). Headers are covered by the
    * server's `headersTimeout`.
    */
-  private watchBody(req: IncomingMessage): void {
-    // undici detaches a streamed request body from its socket when it is done with it; keep our own reference.
-    const socket = req.socket;
-    const timer = setTimeout(() => {
-      this.opts.log.warn({ client: socket.remoteAddress, path: req.url, timeoutMs: this.opts.bodyTimeoutMs }, 'client body timeout; closing the connection');
-      socket.destroy();
-    }, this.opts.bodyTimeoutMs);
+  private watchBody(ex: Exchange): void {
+    const req = ex.req;
+    const timer = setTimeout(() => this.timeOut(ex, 'client body timeout; closing the connection', this.opts.bodyTimeoutMs), this.opts.bodyTimeoutMs);
     req.on('data', () => timer.refresh());
     req.once('end', () => clearTimeout(timer));
     req.once('close', () => clearTimeout(timer));
@@ -343,7 +388,7 @@ class Forwarder {
   private accessLog(ex: Exchange): void {
     const req = ex.req;
     const res = ex.res;
-    const status = ex.clientGone ? 499 : res.statusCode;
+    const status = ex.timedOut ? 408 : ex.clientGone ? 499 : res.statusCode;
     const durationMs = Math.round((performance.now() - ex.started) * 100) / 100;
     this.opts.observer?.exchangeDone({ backend: ex.current?.backend, status, durationMs, attempts: ex.tried.length });
     this.writeAccessLog?.({
@@ -359,6 +404,13 @@ class Forwarder {
 
 const kExchange = Symbol('bulb.exchange');
 type TrackedResponse = ServerResponse & { [kExchange]?: Exchange };
+
+function onSendTimeout(ex: Exchange): void {
+  ex.sendTimer = undefined;
+  // A response bulb finished writing but the client never read: the exchange is over, only the socket is left.
+  ex.forwarder.timeOut(ex, 'client send timeout: the client stopped reading; closing the connection', ex.forwarder.opts.sendTimeoutMs);
+  ex.req.socket?.destroy();
+}
 
 /** One shared 'close' listener for every response (no closure per request); the exchange hangs on the response. */
 function onResponseClose(this: ServerResponse): void {
@@ -386,6 +438,13 @@ export class Proxy {
   /** The traffic server's 'request' handler. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.forwarder.handleRequest(req, res);
+  };
+
+  /** Node's request timeout fired while this response's request was still arriving (server.ts `clientError`). */
+  readonly requestTimedOut = (res: ServerResponse): void => {
+    const ex = (res as TrackedResponse)[kExchange];
+    if (ex) this.forwarder.timeOut(ex, 'client request timeout (--request-timeout); closing the connection');
+    else res.destroy();
   };
 
   /** The traffic server's 'upgrade' handler (WebSocket). */

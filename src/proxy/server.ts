@@ -1,11 +1,16 @@
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Proxy } from './proxy.js';
 
 export interface TrafficServerOptions {
   readonly proxy: Proxy;
-  /** The whole request head must arrive within this (Node answers 408 through `clientError`). */
+  /** The whole request head must arrive within this, counted from its first byte (408 otherwise). */
   readonly headerTimeoutMs: number;
+  /** Head and body of one request within this, from its first byte; 0 = no limit (408 otherwise). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly idleTimeoutMs: number;
   /** Open client connections at most; 0 = no limit. */
   readonly maxConnections: number;
   /** True once shutdown began: responses then carry `Connection: close`. */
@@ -53,20 +58,46 @@ function clientErrorStatus(code: string | undefined): string {
   return '400 Bad Request';
 }
 
+/**
+ * Sends a short raw response and then closes the connection *fully*. `socket.end()` alone only half-closes:
+ * the HTTP server allows half-open sockets, so a client that never sends its FIN would keep the connection, and
+ * its `--max-connections` slot, for as long as it likes. `destroySoon` destroys once the bytes are flushed.
+ */
+export function answerAndClose(socket: Duplex, raw: string): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.on('error', () => socket.destroy());
+  socket.write(raw);
+  (socket as Socket).destroySoon();
+}
+
+const kResponse = Symbol('bulb.response');
+type TrackedSocket = Socket & { [kResponse]?: ServerResponse };
+
 /** The listener clients talk to: HTTP/1.1 requests go to the proxy, WebSocket upgrades to its tunnel. */
 export function createTrafficServer(opts: TrafficServerOptions): http.Server {
   const { proxy } = opts;
+  const checkEvery = Math.min(opts.headerTimeoutMs, opts.requestTimeoutMs > 0 ? opts.requestTimeoutMs : Infinity);
   const server = http.createServer(
     {
-      keepAliveTimeout: 65_000,
-      // Slowloris: headers must arrive within --header-timeout (Node answers 408). Node only checks every
-      // connectionsCheckingInterval (30 s by default), so check often enough for the limit to mean something.
+      // Node closes (destroys) a keep-alive connection idle this long after its last response.
+      keepAliveTimeout: opts.idleTimeoutMs,
+      // Slowloris: Node's headersTimeout counts from the first byte of a request head (from the connection's
+      // start for the first request, from the next request's first byte on a keep-alive connection) however
+      // the bytes trickle in, and requestTimeout likewise for head + body. Both end in `clientError` below.
+      // Node only checks every connectionsCheckingInterval (30 s by default), so check often enough for the
+      // limits to mean something.
       headersTimeout: opts.headerTimeoutMs,
-      requestTimeout: 0,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(opts.headerTimeoutMs / 4))),
+      requestTimeout: opts.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(checkEvery / 4))),
       shouldUpgradeCallback: isWebSocketUpgrade,
     },
     (req, res) => {
+      // Remembered so a request timeout can still answer through the proxy (a 408 the proxy knows about).
+      (req.socket as TrackedSocket)[kResponse] = res;
       // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
       // sending more requests down a connection that is about to go.
       if (opts.draining()) req.headers.connection = 'close';
@@ -81,15 +112,19 @@ export function createTrafficServer(opts: TrafficServerOptions): http.Server {
       proxy.handleUpgrade(req, socket, head);
       return;
     }
-    socket.on('error', () => socket.destroy());
-    socket.end(refusal);
+    answerAndClose(socket, refusal);
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && !socket.destroyed) {
-      // Malformed or ambiguous requests (smuggling attempts among them) never reach a backend: Node's parser
-      // refuses them before a 'request' event, and the client gets a bare status.
-      socket.end(`HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    } else socket.destroy();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A request timeout while a request is in progress (its body still arriving): the proxy answers 408 if it
+    // still can and releases the upstream request.
+    const res = (socket as TrackedSocket)[kResponse];
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && res !== undefined && !res.writableEnded) {
+      proxy.requestTimedOut(res);
+      return;
+    }
+    // Malformed or ambiguous requests (smuggling attempts among them) never reach a backend: Node's parser
+    // refuses them before a 'request' event, and the client gets a bare status.
+    answerAndClose(socket, `HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   return server;
 }

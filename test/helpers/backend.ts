@@ -32,6 +32,8 @@ export interface TestBackend {
   delayMs: number;
   /** Requests currently being handled. */
   inflight: number;
+  /** Requests whose connection closed before their response was complete (bulb aborted or released them). */
+  aborted: number;
   /** When set, `GET /healthz` answers with this status whatever the mode, so health and traffic can differ. */
   healthzStatus: number | undefined;
   close(): Promise<void>;
@@ -57,6 +59,7 @@ export async function startBackend(name: string, opts: { host?: string; port?: n
     mode: { kind: 'ok' },
     delayMs: 0,
     inflight: 0,
+    aborted: 0,
     healthzStatus: undefined,
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -65,6 +68,9 @@ export async function startBackend(name: string, opts: { host?: string; port?: n
   };
   const server = http.createServer((req, res) => {
     backend.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, socketId: socketIds.get(req.socket) ?? -1 });
+    res.once('close', () => {
+      if (!res.writableFinished) backend.aborted++;
+    });
     if (req.url === '/healthz' && backend.healthzStatus !== undefined) {
       res.writeHead(backend.healthzStatus, { 'content-length': 0 });
       res.end();

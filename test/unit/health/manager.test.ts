@@ -10,7 +10,7 @@ const spec = (id: string, extra: Partial<BackendSpec> = {}): BackendSpec =>
   Object.freeze({ id, url: `http://${id}`, weight: 1, source: 'dir:/b', origin: `${id}.json`, ...extra });
 
 const DEFAULTS: HealthDefaults = { mode: 'auto', path: undefined, status: [200, 399], intervalMs: 20, timeoutMs: 1000, rise: 2, fall: 2, initial: 'healthy' };
-const OUTLIER = { consecutive: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50 };
+const OUTLIER = { consecutive: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50, unejectOnCheck: true };
 
 function setup(t: import('node:test').TestContext, health: Partial<HealthDefaults> = {}) {
   const pool = new Pool({ drainTimeoutMs: 50 });

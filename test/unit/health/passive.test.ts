@@ -70,7 +70,7 @@ function setup(t: import('node:test').TestContext, ids: string[], settings: Part
   const ejected: string[] = [];
   const detector = new OutlierDetector({
     pool,
-    settings: { consecutive: 3, baseEjectionMs: 60_000, maxEjectionPercent: 50, ...settings },
+    settings: { consecutive: 3, baseEjectionMs: 60_000, maxEjectionPercent: 50, unejectOnCheck: true, ...settings },
     log: quiet,
     now: () => now,
     onEjected: (b) => ejected.push(b.id),
