@@ -2,13 +2,17 @@
 // Soak: steady load through a real bulb for a long time while backends are added, removed, killed, restarted
 // and their files rewritten. Reports requests, errors, RSS and open file descriptors over time, and exits 1
 // if errors appear that bulb's guarantees forbid (idempotent GETs are retried past killed backends) or if memory
-// or descriptors keep growing.
+// or descriptors keep growing. Hostile clients run alongside: slowloris connections dripping header lines
+// (bulb must answer 408 at --header-timeout) and slow readers that request 8 MiB and read nothing (bulb must
+// drop them at --send-timeout); each reconnects at once, so they press for the whole run.
 //
 //   npm run soak                         # 30 minutes
 //   npm run soak -- --duration 10m       # shorter
+//   npm run soak -- --slowloris 20 --slow-readers 5   # the hostile mix (these are the defaults; 0 turns off)
 //
 // Only loopback addresses are used; every process started here is killed by PID at the end.
 import http from 'node:http';
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +26,20 @@ if (process.argv[2] === '--backend') {
   const [, , , host, port, name] = process.argv;
   http
     .createServer((req, res) => {
+      if (req.url === '/big') {
+        // For slow readers: 8 MiB, written with backpressure.
+        const chunk = Buffer.alloc(64 << 10, 98);
+        let left = 128;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left * chunk.length) });
+        const pump = () => {
+          while (left > 0) {
+            left--;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        return pump();
+      }
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(`${name} ${req.url}`);
@@ -46,6 +64,9 @@ async function main() {
   };
   const durationMs = parseDuration(flag('--duration', '30m'));
   const clients = Number(flag('--clients', '20'));
+  const slowloris = Number(flag('--slowloris', '20'));
+  const slowReaders = Number(flag('--slow-readers', '5'));
+  const port = Number(flag('--port', '18180'));
   const sampleMs = Math.min(60_000, Math.max(5_000, durationMs / 30));
   const dir = mkdtempSync(join(tmpdir(), 'bulb-soak-'));
   const children = new Set();
@@ -75,12 +96,22 @@ async function main() {
   const bin = fileURLToPath(new URL('../dist/src/cli/bin.js', import.meta.url));
   const bulb = spawn(
     process.execPath,
-    [bin, '--listen', '127.0.0.1:18180', '--admin', '127.0.0.1:18181', '--watch-dir', dir, '--health-interval', '500ms', '--health-fall', '2', '--log-level', 'warn'],
+    [bin, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${port + 1}`, '--watch-dir', dir, '--health-interval', '500ms', '--health-fall', '2', '--log-level', 'warn', '--header-timeout', '5s', '--send-timeout', '10s'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   children.add(bulb);
   let warnings = 0;
-  bulb.stdout.on('data', (c) => (warnings += c.toString().split('\n').filter(Boolean).length));
+  const byMsg = {};
+  bulb.stdout.on('data', (c) => {
+    for (const line of c.toString().split('\n').filter(Boolean)) {
+      warnings++;
+      let msg = line;
+      try {
+        msg = JSON.parse(line).msg;
+      } catch {}
+      byMsg[msg] = (byMsg[msg] ?? 0) + 1;
+    }
+  });
   await new Promise((r) => setTimeout(r, 1500));
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
@@ -88,7 +119,7 @@ async function main() {
   let stop = false;
   const get = () =>
     new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port: 18180, path: '/soak', agent }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/soak', agent }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`));
       });
@@ -106,6 +137,55 @@ async function main() {
     }
   };
   const loops = Array.from({ length: clients }, client);
+
+  // Slowloris: a header line every second, never finishing; bulb must answer 408 and close. Then again.
+  const hostile = { lorisCut: 0, lorisNo408: 0, readersCut: 0, readersWhole: 0 };
+  const loris = async () => {
+    while (!stop) {
+      await new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        let got = '';
+        s.on('data', (d) => (got += d));
+        s.on('error', () => {});
+        s.write('GET /loris HTTP/1.1\r\nHost: x\r\n');
+        let i = 0;
+        const drip = setInterval(() => s.writable && s.write(`X-${i++}: a\r\n`), 1000);
+        s.once('close', () => {
+          clearInterval(drip);
+          if (got.startsWith('HTTP/1.1 408 ')) hostile.lorisCut++;
+          else if (!stop) hostile.lorisNo408++;
+          resolve();
+        });
+        const end = setInterval(() => stop && s.destroy(), 500);
+        s.once('close', () => clearInterval(end));
+      });
+    }
+  };
+  // Slow readers: ask for 8 MiB, read nothing for 15 s (past --send-timeout 10s), then read what is left.
+  const reader = async () => {
+    while (!stop) {
+      await new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => {});
+        s.pause();
+        s.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        let bytes = 0;
+        const wake = setTimeout(() => {
+          s.on('data', (d) => (bytes += d.length));
+          s.resume();
+        }, 15_000);
+        s.once('close', () => {
+          clearTimeout(wake);
+          if (bytes > 8 << 20) hostile.readersWhole++;
+          else if (!stop) hostile.readersCut++;
+          resolve();
+        });
+        const end = setInterval(() => stop && s.destroy(), 500);
+        s.once('close', () => clearInterval(end));
+      });
+    }
+  };
+  const hostileLoops = [...Array.from({ length: slowloris }, loris), ...Array.from({ length: slowReaders }, reader)];
 
   // Churn: one action every 2 s. Each round of five picks the next backend and puts it through: a weight
   // rewrite in place, removal (drain), re-adding, SIGKILL under load, and a restart on the same address.
@@ -146,6 +226,7 @@ async function main() {
   sample();
   stop = true;
   await Promise.all(loops);
+  await Promise.all(hostileLoops);
   agent.destroy();
   bulb.kill('SIGTERM');
   await new Promise((r) => bulb.once('exit', r));
@@ -163,13 +244,19 @@ async function main() {
   if (churnError) failures.push(`the churn itself failed: ${churnError.message}`);
   if (stats.errors > 0) failures.push(`${stats.errors} client-visible errors (${JSON.stringify(stats.byKind)})`);
   if (rssGrowth > 30) failures.push(`RSS grew by ${rssGrowth.toFixed(1)} MB from the middle to the last third`);
+  if (slowloris > 0 && hostile.lorisCut === 0) failures.push('no slowloris connection was cut off with 408');
+  if (hostile.lorisNo408 > 0) failures.push(`${hostile.lorisNo408} slowloris connections closed without a 408`);
+  if (slowReaders > 0 && hostile.readersCut === 0) failures.push('no slow reader was cut off at the send timeout');
+  if (hostile.readersWhole > 0) failures.push(`${hostile.readersWhole} slow readers got the whole response: the send timeout did not fire`);
   if (fdGrowth > 20) failures.push(`open descriptors grew by ${fdGrowth.toFixed(1)} from the middle to the last third`);
 
   const rows = samples.map((s) => `| ${s.t} | ${s.ok} | ${s.errors} | ${s.rssMb.toFixed(1)} | ${s.fds} |`);
-  console.log(`## Soak: ${(durationMs / 60000).toFixed(1)} min, ${clients} keep-alive clients, ${step} churn actions (rewrite, remove, re-add, SIGKILL, restart), ${new Date().toISOString().slice(0, 10)}`);
+  console.log(`## Soak: ${(durationMs / 60000).toFixed(1)} min, ${clients} keep-alive clients, ${slowloris} slowloris and ${slowReaders} slow-reader connections, ${step} churn actions (rewrite, remove, re-add, SIGKILL, restart), ${new Date().toISOString().slice(0, 10)}, single process`);
   console.log('\n| t (s) | ok requests | errors | bulb RSS (MB) | open fds |\n| --- | --- | --- | --- | --- |');
   console.log(rows.join('\n'));
   console.log(`\n${stats.ok} requests, ${stats.errors} errors, ${warnings} warning lines from bulb; RSS ${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MB and fds ${fdGrowth >= 0 ? '+' : ''}${fdGrowth.toFixed(1)} from the middle to the last third.`);
+  console.log(`Hostile: ${hostile.lorisCut} slowloris connections cut off with 408 (${hostile.lorisNo408} without); ${hostile.readersCut} slow readers cut off at the send timeout (${hostile.readersWhole} got everything).`);
+  console.log(`bulb log lines by message: ${JSON.stringify(byMsg)}`);
   console.log(failures.length ? `FAIL: ${failures.join('; ')}` : 'PASS');
   process.exitCode = failures.length ? 1 : 0;
 }

@@ -229,6 +229,8 @@ test('passive: a backend answering 503 to everything is ejected after N consecut
     '--health-interval', '200ms',
     '--outlier-consecutive', '3',
     '--outlier-base-ejection', '1s',
+    // The TCP checks keep passing; this test is about the ejection's own clock.
+    '--outlier-uneject-on-check', 'off',
   ]);
   const id = `${bad.host}:${bad.port}`;
   await waitFor(async () => (await backendsOf(bulb)).every((b) => b.healthy), 10_000, 'all healthy by their checks');
@@ -284,3 +286,52 @@ test('passive: a backend answering 503 to everything is ejected after N consecut
   const second = await bulb.waitForLog((l) => l['backend'] === id && l['reason'] === 'ejected' && l['ejections'] === 2);
   assert.equal(second['durationMs'], 2000);
 });
+
+for (const uneject of ['on', 'off'] as const) {
+  test(`recovery: with --outlier-uneject-on-check ${uneject}, a recovered backend ${uneject === 'on' ? 'is back as soon as its checks pass' : 'waits out its ejection'}`, async (t) => {
+    const procs = await threeBackends(t);
+    const bad = procs[1]!;
+    const bulb = await startBulb(t, [
+      ...procs.flatMap((p) => ['--backend', p.url]),
+      '--health-path', '/healthz',
+      '--health-interval', '300ms',
+      '--outlier-consecutive', '3',
+      // Far longer than the test: only a passing check can end the ejection in time.
+      '--outlier-base-ejection', '60s',
+      '--outlier-uneject-on-check', uneject,
+    ]);
+    const id = `${bad.host}:${bad.port}`;
+    await waitFor(async () => (await backendsOf(bulb)).every((b) => b.healthy), 10_000, 'all healthy by their checks');
+    // It fails real requests and its checks alike: ejected first (3 requests), then failing checks too.
+    await bad.setMode({ kind: 'status', status: 503 });
+    await waitFor(
+      async () => {
+        await Promise.all(Array.from({ length: 6 }, () => request(`${bulb.url}/`)));
+        return (await viewOf(bulb, bad.url)).ejections === 1;
+      },
+      15_000,
+      'ejected',
+    );
+    await bulb.waitForLog((l) => l['backend'] === id && l.msg === 'backend failing health checks; out of rotation');
+    // It recovers.
+    await bad.setMode({ kind: 'ok' });
+    const recoveredAt = performance.now();
+    await bulb.waitForLog((l) => l['backend'] === id && typeof l.msg === 'string' && l.msg.startsWith('backend passing health checks'));
+    if (uneject === 'on') {
+      await waitFor(async () => (await viewOf(bulb, bad.url)).routable, 10_000, 'back in rotation', 20);
+      const backMs = performance.now() - recoveredAt;
+      assert.ok(backMs < 5000, `back ${Math.round(backMs)} ms after recovering, not after the 60 s ejection`);
+      const line = await bulb.waitForLog((l) => l['backend'] === id && l['reason'] === 'active health check passed');
+      assert.equal(line.msg, 'backend ejection ended; still failing health checks', 'the first passing check ends the ejection; rise passes end the check failure');
+      const names = new Set<string>();
+      for (let i = 0; i < 30; i++) names.add((await request(`${bulb.url}/`)).body);
+      assert.ok(names.has(bad.name), `served by ${[...names].join(', ')}`);
+    } else {
+      await sleep(2000);
+      const view = await viewOf(bulb, bad.url);
+      assert.equal(view.routable, false, 'still out: the ejection runs its course');
+      assert.equal(view.health?.reason, 'ejected');
+      assert.ok(bulb.logs.some((l) => l['backend'] === id && l.msg === 'backend passing health checks; still ejected'));
+    }
+  });
+}
