@@ -219,7 +219,10 @@ class Forwarder {
     const socket = ex.req.socket;
     this.opts.log.warn({ client: socket?.remoteAddress, path: ex.req.url, timeoutMs }, why);
     if (res.headersSent || res.destroyed || !socket) {
-      res.destroy();
+      // Too late for a status: cut the response off. A reset rather than a FIN: a slow reader's kernel buffer
+      // would otherwise keep trickling out (and stay allocated) long after bulb let go of the socket.
+      if (socket && !socket.destroyed) socket.resetAndDestroy();
+      else res.destroy();
       return;
     }
     ex.res.shouldKeepAlive = false;
@@ -409,7 +412,6 @@ function onSendTimeout(ex: Exchange): void {
   ex.sendTimer = undefined;
   // A response bulb finished writing but the client never read: the exchange is over, only the socket is left.
   ex.forwarder.timeOut(ex, 'client send timeout: the client stopped reading; closing the connection', ex.forwarder.opts.sendTimeoutMs);
-  ex.req.socket?.destroy();
 }
 
 /** One shared 'close' listener for every response (no closure per request); the exchange hangs on the response. */
