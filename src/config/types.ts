@@ -54,6 +54,8 @@ export interface Config {
   readonly bodyTimeoutMs: number;
   /** Client connection limit; 0 = none. */
   readonly maxConnections: number;
+  /** Data-plane worker threads; 1 (or absent) = serve traffic in the controller's own thread. */
+  readonly workers?: number;
   /** Active health checks (`--health-*`); a backend file's `health` block overrides them per backend. */
   readonly health: HealthDefaults;
   /** Outlier detection (`--outlier-*`); `consecutive` 0 = off. */
