@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../../src/config/load.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
 import type { BackendSpec } from '../../../src/discovery/source.js';
 import { createLogger } from '../../../src/log.js';
 import { startBulb } from '../../../src/main.js';
@@ -91,7 +91,7 @@ test('bulb wires the strategy\'s loadChanged to the pool; a custom hook that thr
   const mod = join(dir, 'throws.mjs');
   await writeFile(mod, `export default { name: 'throws', pick: (cs) => cs[0], loadChanged() { throw new Error('boom'); } };`);
   const start = async (strategy: string, lines: string[] = []) => {
-    const r = await loadConfig({ argv: ['--strategy', strategy, '--listen', '127.0.0.1:0', '--admin', 'off'], env: {}, cwd: dir });
+    const r = await parseCommandLine({ argv: ['--strategy', strategy, '--listen', '127.0.0.1:0', '--admin', 'off'], env: {}, cwd: dir });
     assert.equal(r.kind, 'run');
     const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
     const bulb = await startBulb(r.kind === 'run' ? r.config : assert.fail(), createLogger('error', sink));
