@@ -8,9 +8,11 @@
  * - the flag parser and `--help` (`src/cli/`), the `BULB_*` reader and the config file checks (`load.ts`);
  * - docs/configuration.md (`npm run docs:config`).
  *
- * Adding a setting is one entry here (in `--help` order), then `npm run gen:validators` and
- * `npm run docs:config`, and the code that uses `config.<field>`. Model: fastify's build-validation.js with
- * `defaultInitOptions`, in one place rather than two.
+ * Adding a setting is one entry here (in `--help` order; `duration`, `wholeNumber`, `oneOf` and `list` fill in
+ * the schema, messages and conversion of the common kinds), `npm run generate` (the validator and
+ * docs/configuration.md), and the code that reads `config.<field>`. examples/bulb.yaml and the full-config
+ * expectations in test/unit/config/load.test.ts list every setting on purpose, so they get a line too.
+ * Model: fastify's build-validation.js with `defaultInitOptions`, in one place rather than two.
  */
 import { isIP } from 'node:net';
 import path from 'node:path';
