@@ -23,7 +23,7 @@ const configuration = readFileSync(CONFIGURATION_MD, 'utf8');
 /** Flags that other programs take in the README's commands (docker, kubectl, node, wrk, bench scripts), not bulb. */
 const OTHER_PROGRAMS_FLAGS = new Set([
   '--build', '--connections', '--cpu-prof', '--duration', '--expose-gc', '--from-literal', '--health-cmd',
-  '--heap-growing-percent', '--image', '--import', '--max-semi-space-size', '--min-semi-space-size', '--no-healthcheck',
+  '--heap-growing-percent', '--http2', '--image', '--import', '--max-semi-space-size', '--min-semi-space-size', '--no-healthcheck',
   '--read-only', '--replicas', '--restart', '--rm', '--rounds', '--scale', '--stay', '--systems', '--wasm-tiering-budget',
 ]);
 
