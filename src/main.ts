@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
 import { buildDataPlane, stopDataPlane, type DataPlane } from './dataplane/plane.js';
 import { WorkerGroup } from './dataplane/workers.js';
+import { availableCpus } from './dataplane/cpus.js';
 import type { Backend } from './pool/backend.js';
 import { LoadSlots } from './pool/load-slots.js';
 import { Pool } from './pool/pool.js';
@@ -102,7 +103,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     exchangeDone: metrics ? metrics.exchangeDone : () => {},
     retried: metrics ? metrics.retried : () => {},
   };
-  const workerCount = config.workers ?? 1;
+  const workerCount = config.workers === 'auto' ? availableCpus() : config.workers;
   // One worker: the data plane runs in this thread, linked to the pool directly (no thread, no messages: what a
   // single-process bulb always was). More: each runs in a thread of its own and this thread is the controller.
   let plane: DataPlane | undefined;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../../src/config/load.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
 import type { BackendSpec } from '../../../src/discovery/source.js';
 import { createLogger } from '../../../src/log.js';
 import { startBulb } from '../../../src/main.js';
@@ -94,7 +94,7 @@ test('bulb wires the strategy\'s loadChanged to the data plane; a custom hook th
   const backend = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
   t.after(() => backend.close());
-  const r = await loadConfig({ argv: ['--strategy', mod, '--listen', '127.0.0.1:0', '--admin', 'off'], env: {}, cwd: dir });
+  const r = await parseCommandLine({ argv: ['--strategy', mod, '--listen', '127.0.0.1:0', '--admin', 'off'], env: {}, cwd: dir });
   assert.equal(r.kind, 'run');
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
