@@ -67,7 +67,9 @@ function buildSources(config: Config, log: Logger): DiscoverySource[] {
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
-  const load = new LoadSlots(1);
+  const workerCount = config.workers === 'auto' ? availableCpus() : config.workers;
+  // Each backend's in-flight counter has a share per data plane (see load-slots.ts).
+  const load = new LoadSlots(workerCount);
   const pool = new Pool({
     drainTimeoutMs: config.drainTimeoutMs,
     panicThresholdPercent: config.panicThresholdPercent,
@@ -87,7 +89,10 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
 
   let shuttingDown = false;
   // Metrics are served by the admin API, so with `--admin off` nothing is counted at all.
-  const metrics = config.admin ? new Metrics({ pool, controller }) : undefined;
+  let workers: WorkerGroup | undefined;
+  const metrics = config.admin
+    ? new Metrics({ pool, controller, ...(workerCount > 1 && { workers: () => ({ stats: workers?.stats() ?? [], restarts: workers?.restarts ?? 0 }) }) })
+    : undefined;
   // Active checks and outlier detection change health through `pool.setHealth` only. Started before the sources,
   // so the first backends are probed as soon as they are added.
   const health = new HealthManager({
@@ -103,11 +108,9 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     exchangeDone: metrics ? metrics.exchangeDone : () => {},
     retried: metrics ? metrics.retried : () => {},
   };
-  const workerCount = config.workers === 'auto' ? availableCpus() : config.workers;
   // One worker: the data plane runs in this thread, linked to the pool directly (no thread, no messages: what a
   // single-process bulb always was). More: each runs in a thread of its own and this thread is the controller.
   let plane: DataPlane | undefined;
-  let workers: WorkerGroup | undefined;
   if (workerCount > 1) workers = new WorkerGroup({ count: workerCount, config, pool, load, reporter, log });
   else {
     plane = buildDataPlane({ config, strategy, log, reporter, counters: load.counters, stride: load.stride, worker: 0 });
