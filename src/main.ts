@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Metrics } from './admin/metrics.js';
 import { createAdminServer } from './admin/server.js';
+import { packageVersion } from './config/load.js';
 import type { Address, Config } from './config/types.js';
 import { Controller } from './controller/controller.js';
 import { DirectorySource } from './discovery/directory.js';
@@ -158,7 +159,17 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   });
 
   const admin = config.admin
-    ? createAdminServer({ pool, controller, shuttingDown: () => shuttingDown, metrics, token: config.adminToken, log })
+    ? createAdminServer({
+        pool,
+        controller,
+        shuttingDown: () => shuttingDown,
+        metrics,
+        token: config.adminToken,
+        log,
+        strategy: strategy.name,
+        version: packageVersion,
+        connections: () => new Promise((resolve, reject) => traffic.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
+      })
     : undefined;
   if (admin && config.adminToken === undefined && config.admin && !isLoopback(config.admin.host)) {
     log.warn({ admin: config.admin }, 'the admin API listens beyond loopback without --admin-token: anyone who reaches it can drain backends');

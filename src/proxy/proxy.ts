@@ -33,6 +33,8 @@ export interface ProxyObserver {
   /** `backend` is the last one tried (undefined when none was available); status 499 means the client left first. */
   exchangeDone(info: { readonly backend: Backend | undefined; readonly status: number; readonly durationMs: number; readonly attempts: number }): void;
   retried(backend: Backend, error: string): void;
+  /** An attempt on `backend` failed and would have been retried, but the retry budget was spent. */
+  retryRefused?(backend: Backend): void;
 }
 
 const BODIES = {
@@ -245,6 +247,7 @@ class Forwarder {
     if (!this.opts.pool.routable.some((b) => !ex.tried.includes(b))) return false;
     if (!this.budget.tryRetry()) {
       this.opts.log.warn({ backend: ex.current?.backend.id }, 'retry budget spent; not retrying');
+      if (ex.current) this.opts.observer?.retryRefused?.(ex.current.backend);
       return false;
     }
     const backend = ex.current!.backend;
