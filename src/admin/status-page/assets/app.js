@@ -41,6 +41,7 @@ function askForToken(message) {
   stopped = true;
   clearTimeout(timer);
   $('token-message').textContent = message;
+  $('token-message').className = message.startsWith('Wrong') ? 'bad' : '';
   $('token-form').hidden = false;
   /** @type {HTMLInputElement} */ ($('token')).focus();
 }
