@@ -15,6 +15,7 @@ import { HealthManager } from './health/index.js';
 import { DEFAULT_AGENT_SETTINGS, type Backend } from './pool/backend.js';
 import { Pool } from './pool/pool.js';
 import { Proxy } from './proxy/proxy.js';
+import { createTrafficServer } from './proxy/server.js';
 import { createStrategy } from './strategies/index.js';
 import { defaultContext, type Strategy } from './strategies/strategy.js';
 
@@ -125,37 +126,11 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     log,
     observer: metrics,
   });
-  const traffic = http.createServer(
-    {
-      keepAliveTimeout: 65_000,
-      // Slowloris: headers must arrive within --header-timeout (Node answers 408). Node only checks every
-      // connectionsCheckingInterval (30 s by default), so check often enough for the limit to mean something.
-      headersTimeout: config.headerTimeoutMs,
-      requestTimeout: 0,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headerTimeoutMs / 4))),
-    },
-    (req, res) => {
-      // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
-      // sending more requests down a connection that is about to go.
-      if (shuttingDown) req.headers.connection = 'close';
-      proxy.handleRequest(req, res);
-    },
-  );
-  // Past the limit Node closes new connections at once: refused fast rather than queued without bound.
-  if (config.maxConnections > 0) traffic.maxConnections = config.maxConnections;
-  traffic.on('upgrade', proxy.handleUpgrade);
-  traffic.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && !socket.destroyed) {
-      // Malformed or ambiguous requests (smuggling attempts among them) never reach a backend: Node's parser
-      // refuses them before a 'request' event, and the client gets a bare status.
-      const status =
-        err.code === 'HPE_HEADER_OVERFLOW'
-          ? '431 Request Header Fields Too Large'
-          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? '408 Request Timeout'
-            : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    } else socket.destroy();
+  const traffic = createTrafficServer({
+    proxy,
+    headerTimeoutMs: config.headerTimeoutMs,
+    maxConnections: config.maxConnections,
+    draining: () => shuttingDown,
   });
 
   const admin = config.admin

@@ -71,9 +71,9 @@ const execForm = (i: Instruction): string[] => {
   return v as string[];
 };
 
-test('multi-stage on an official Node 20 image: build compiles, the runtime has production dependencies only', () => {
+test('multi-stage on an official Node 24 LTS image: build compiles, the runtime has production dependencies only', () => {
   assert.ok(dockerfile.stages.length >= 2, 'multi-stage');
-  for (const s of dockerfile.stages) assert.match(s.image, /^node:20(?:[.-]|$)/, `${s.name}: official Node 20 image`);
+  for (const s of dockerfile.stages) assert.match(s.image, /^node:24(?:[.-]|$)/, `${s.name}: official Node 24 LTS image`);
   const runs = (s: Stage) => all('RUN', s).map((i) => i.args).join(' && ');
   const build = dockerfile.stages.find((s) => /\bnpm ci\b/.test(runs(s)) && /\bnpm run build\b/.test(runs(s)));
   assert.ok(build, 'a stage runs npm ci and npm run build');
