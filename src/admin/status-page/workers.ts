@@ -3,7 +3,7 @@
  * `--workers` the controller replaces `processWorkers` with one that asks every worker thread for the same
  * fields (the page renders whatever rows arrive).
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 
 export interface WorkerStatus {
@@ -25,7 +25,7 @@ export interface WorkerStatus {
  * Reported over windows of `windowSamples` sampler ticks, so one slow tick shows for a few seconds.
  */
 export class EventLoopLag {
-  private histogram: IntervalHistogram | undefined;
+  private histogram: ReturnType<typeof monitorEventLoopDelay> | undefined;
   private ticks = 0;
   private readonly windowSamples: number;
   last: WorkerStatus['eventLoopLagMs'] = null;
