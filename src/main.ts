@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Metrics } from './admin/metrics.js';
 import { createAdminServer } from './admin/server.js';
+import { packageVersion } from './cli/args.js';
 import type { Address, Config } from './config/types.js';
 import { Controller } from './controller/controller.js';
 import { DirectorySource } from './discovery/directory.js';
@@ -13,6 +14,7 @@ import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
 import { buildDataPlane, stopDataPlane, type DataPlane } from './dataplane/plane.js';
 import { WorkerGroup } from './dataplane/workers.js';
+import type { WorkerStatus } from './admin/status-page/workers.js';
 import { availableCpus } from './dataplane/cpus.js';
 import type { Backend } from './pool/backend.js';
 import { LoadSlots } from './pool/load-slots.js';
@@ -64,6 +66,18 @@ function buildSources(config: Config, log: Logger): DiscoverySource[] {
   return sources;
 }
 
+/** The status page's worker rows, from the figures the workers sent with their last sync. */
+function workerRows(workers: WorkerGroup): WorkerStatus[] {
+  return workers.stats().map((w) => ({
+    id: `worker-${w.index}`,
+    pid: process.pid,
+    threadId: w.threadId,
+    requests: w.requests,
+    connections: w.connections,
+    eventLoopLagMs: { mean: w.eventLoopLagSeconds * 1000, p99: w.eventLoopLagP99Seconds * 1000, max: w.eventLoopLagMaxSeconds * 1000 },
+  }));
+}
+
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
@@ -107,6 +121,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     attemptDone: pool.attemptDone,
     exchangeDone: metrics ? metrics.exchangeDone : () => {},
     retried: metrics ? metrics.retried : () => {},
+    retryRefused: metrics ? metrics.retryRefused : () => {},
   };
   // One worker: the data plane runs in this thread, linked to the pool directly (no thread, no messages: what a
   // single-process bulb always was). More: each runs in a thread of its own and this thread is the controller.
@@ -136,6 +151,11 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
         token: config.adminToken,
         log,
         ...(workers && { sync: () => workers.sync(), serving: () => workers.serving > 0 }),
+        strategy: strategy.name,
+        version: packageVersion,
+        ...(plane
+          ? { connections: () => new Promise<number>((resolve, reject) => plane!.traffic.getConnections((err, n) => (err ? reject(err) : resolve(n)))) }
+          : { workers: async () => workerRows(workers!) }),
       })
     : undefined;
   if (admin && config.adminToken === undefined && config.admin && !isLoopback(config.admin.host)) {

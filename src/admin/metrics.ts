@@ -51,10 +51,14 @@ interface BackendSeries {
   /** Finished client exchanges whose last attempt went to this backend, by status class. */
   readonly responses: [number, number, number, number, number];
   retries: number;
+  /** Failed attempts the retry budget kept from being retried. */
+  retriesRefused: number;
+  /** Attempts answered 503 and retried on another backend. */
+  retried503: number;
   ejections: number;
 }
 
-const newSeries = (id: string): BackendSeries => ({ id, responses: [0, 0, 0, 0, 0], retries: 0, ejections: 0 });
+const newSeries = (id: string): BackendSeries => ({ id, responses: [0, 0, 0, 0, 0], retries: 0, retriesRefused: 0, retried503: 0, ejections: 0 });
 
 export interface MetricsOptions {
   readonly pool: Pool;
@@ -75,6 +79,8 @@ export class Metrics {
   private readonly duration: Histogram;
   private readonly reconciles: Counter;
   private readonly reconcileDuration: Histogram;
+  /** Client exchanges finished since start, every backend (and none) together: the status page's worker row. */
+  exchanges = 0;
 
   constructor(opts: MetricsOptions) {
     const { pool, controller } = opts;
@@ -110,6 +116,16 @@ export class Metrics {
       collect: () => {
         retries.reset();
         for (const s of this.series.values()) retries.inc({ backend: s.id }, s.retries);
+      },
+    });
+    const refused: Counter<'backend'> = new Counter({
+      name: 'bulb_retries_refused_total',
+      help: 'Failed attempts that could have been retried but were not because the retry budget was spent, by the backend that failed.',
+      labelNames: ['backend'],
+      registers,
+      collect: () => {
+        refused.reset();
+        for (const s of this.series.values()) refused.inc({ backend: s.id }, s.retriesRefused);
       },
     });
     const ejections: Counter<'backend'> = new Counter({
@@ -257,13 +273,24 @@ export class Metrics {
     const i = Math.floor(status / 100) - 1;
     // A backend removed at the drain timeout can still finish requests; its series are gone, so skip it.
     if (s && i >= 0 && i < 5) s.responses[i]!++;
+    this.exchanges++;
     this.duration.observe(durationMs / 1000);
   };
 
-  /** The data plane's report: an attempt on `backend` failed before any response and is being retried elsewhere. */
-  readonly retried = (backend: string): void => {
+  /** The data plane's report: an attempt on `backend` failed (no response, or a 503) and is being retried elsewhere. */
+  readonly retried = (backend: string, error: string): void => {
     const s = this.series.get(backend);
-    if (s) s.retries++;
+    if (!s) return;
+    s.retries++;
+    // A retried 503 reaches no client and is not a transport failure (`Backend.failures`): count it here so
+    // `serverErrors` sees every 5xx the backend sent.
+    if (error === '503') s.retried503++;
+  };
+
+  /** The data plane's report: an attempt on `backend` failed and would have been retried, but the retry budget was spent. */
+  readonly retryRefused = (backend: string): void => {
+    const s = this.series.get(backend);
+    if (s) s.retriesRefused++;
   };
 
   /** For health checking: `backend` was ejected (taken out of rotation). */
@@ -277,6 +304,12 @@ export class Metrics {
     const s = this.series.get(backend.id);
     if (!s) return undefined;
     return { '1xx': s.responses[0], '2xx': s.responses[1], '3xx': s.responses[2], '4xx': s.responses[3], '5xx': s.responses[4] };
+  }
+
+  /** 5xx answers `backend` sent, whether bulb passed them on or retried them elsewhere (the status page's errors). */
+  serverErrors(backend: Backend): number {
+    const s = this.series.get(backend.id);
+    return s === undefined ? 0 : s.responses[4] + s.retried503;
   }
 
   private *allSeries(): Iterable<BackendSeries> {

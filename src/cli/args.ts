@@ -113,7 +113,7 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
 }
 
 /** bulb's version, from the nearest package.json named bulb above this file (works from src/ and dist/src/). */
-async function packageVersion(): Promise<string> {
+export async function packageVersion(): Promise<string> {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     try {

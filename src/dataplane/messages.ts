@@ -17,24 +17,28 @@ export interface WorkerInit {
 /** Per-worker figures, for metrics and the status page. */
 export interface WorkerStats {
   readonly index: number;
+  readonly threadId: number;
   /** Client requests this worker finished since it started. */
   readonly requests: number;
   /** Client connections open now. */
   readonly connections: number;
   /** Event-loop delay, mean and max over the last interval, in seconds. */
   readonly eventLoopLagSeconds: number;
+  readonly eventLoopLagP99Seconds: number;
   readonly eventLoopLagMaxSeconds: number;
 }
 
 /**
  * One batch of reports (see `Reporter` in snapshot.ts), flat to keep structured cloning cheap:
  * attempts as [id, status (-1 = none), error ('' = none), ewmaMs] × n; exchanges as [id ('' = none), status,
- * durationMs] × n; retries as [id, error] × n.
+ * durationMs] × n; retries as [id, error] × n; refused as [id] × n.
  */
 export interface ReportBatch {
   readonly attempts: Array<string | number>;
   readonly exchanges: Array<string | number>;
   readonly retries: string[];
+  /** Backends whose failed attempt the retry budget kept from being retried. */
+  readonly refused: string[];
 }
 
 export type ToWorker =

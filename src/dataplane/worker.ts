@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import type { Reporter } from '../pool/snapshot.js';
 import { createStrategy } from '../strategies/index.js';
@@ -21,13 +21,13 @@ const post = (m: FromWorker): void => port.postMessage(m);
 const log = createLogger(init.config.logLevel, (chunk) => post({ t: 'log', chunk })).child({ worker: init.index });
 
 /** Reports gathered during one event-loop turn, sent as one message at its end. */
-let batch: ReportBatch = { attempts: [], exchanges: [], retries: [] };
+let batch: ReportBatch = { attempts: [], exchanges: [], retries: [], refused: [] };
 let scheduled = false;
 const sendBatch = (): void => {
   scheduled = false;
-  if (batch.attempts.length === 0 && batch.exchanges.length === 0 && batch.retries.length === 0) return;
+  if (batch.attempts.length === 0 && batch.exchanges.length === 0 && batch.retries.length === 0 && batch.refused.length === 0) return;
   post({ t: 'report', ...batch });
-  batch = { attempts: [], exchanges: [], retries: [] };
+  batch = { attempts: [], exchanges: [], retries: [], refused: [] };
 };
 const schedule = (): void => {
   if (scheduled) return;
@@ -47,6 +47,10 @@ const reporter: Reporter = {
   },
   retried(backend, error) {
     batch.retries.push(backend, error);
+    schedule();
+  },
+  retryRefused(backend) {
+    batch.refused.push(backend);
     schedule();
   },
 };
@@ -71,7 +75,7 @@ port.on('message', (m: ToWorker) => {
       return;
     case 'flush': {
       sendBatch();
-      const stats = { index: init.index, requests, connections, eventLoopLagSeconds: lag.mean / 1e9 || 0, eventLoopLagMaxSeconds: lag.max / 1e9 || 0 };
+      const stats = { index: init.index, threadId, requests, connections, eventLoopLagSeconds: lag.mean / 1e9 || 0, eventLoopLagP99Seconds: lag.percentile(99) / 1e9 || 0, eventLoopLagMaxSeconds: lag.max / 1e9 || 0 };
       lag.reset();
       post({ t: 'flushed', id: m.id, stats });
       return;

@@ -200,6 +200,7 @@ export class WorkerGroup {
         for (let i = 0; i < x.length; i += 3) reporter.exchangeDone(x[i] === '' ? undefined : (x[i] as string), x[i + 1] as number, x[i + 2] as number);
         const r = m.retries;
         for (let i = 0; i < r.length; i += 2) reporter.retried(r[i]!, r[i + 1]!);
+        for (const id of m.refused) reporter.retryRefused(id);
         return;
       }
       case 'log':

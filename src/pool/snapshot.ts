@@ -45,4 +45,6 @@ export interface Reporter {
   /** `backend` is the last one tried (undefined when none was available); status 499 means the client left first. */
   exchangeDone(backend: string | undefined, status: number, durationMs: number): void;
   retried(backend: string, error: string): void;
+  /** An attempt on `backend` failed and would have been retried, but the retry budget was spent. */
+  retryRefused(backend: string): void;
 }

@@ -237,6 +237,7 @@ class Forwarder {
     if (!this.opts.pool.routable.some((b) => !ex.tried.includes(b))) return false;
     if (!this.budget.tryRetry()) {
       this.opts.log.warn({ backend: ex.current?.backend.id }, 'retry budget spent; not retrying');
+      if (ex.current) this.opts.reporter.retryRefused(ex.current.backend.id);
       return false;
     }
     const backend = ex.current!.backend;

@@ -17,7 +17,7 @@ export function newPool(opts: PoolOptions & { loadChanged?: (t: Target) => void 
     counters: pool.load.counters,
     stride: pool.load.stride,
     worker: 0,
-    reporter: { attemptDone: pool.attemptDone, exchangeDone: () => {}, retried: () => {} },
+    reporter: { attemptDone: pool.attemptDone, exchangeDone: () => {}, retried: () => {}, retryRefused: () => {} },
     ...(loadChanged && { loadChanged }),
   });
   pool.onChange(() => data.apply(pool.snapshot()));
