@@ -43,6 +43,18 @@ test('a file within the limit is read, with a key; the same key again means unch
   assert.equal(second.kind === 'read' && second.text, '{"url":"http://127.0.0.1:22"}');
 });
 
+test('a file that does not change while being read takes one read call (the end is where the stat said)', async (t) => {
+  const file = path.join(await tempDir(t), 'a.json');
+  await writeFile(file, 'x'.repeat(1000));
+  for (const [mode, fs] of MODES) {
+    let reads = 0;
+    const counting: ReaderFs = { ...fs, read: (...args) => (reads++, fs.read(...args)) };
+    const outcome = await readFile(counting, file, 1024, undefined);
+    assert.equal(outcome.kind === 'read' && outcome.text.length, 1000, mode);
+    assert.equal(reads, 1, mode);
+  }
+});
+
 test('exactly the limit is read; one byte more is refused from the stat, without reading', async (t) => {
   const dir = await tempDir(t);
   const exact = path.join(dir, 'exact.json');
