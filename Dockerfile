@@ -3,7 +3,7 @@
 # Arguments after the image name go straight to bulb (ENTRYPOINT is bulb itself); the CMD below is only the
 # default: serve on 8080, admin API on 9901 (reachable from other containers and probes), backend files from
 # /etc/bulb/backends (mount a directory or a ConfigMap there).
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Build: dev dependencies (TypeScript) compile src/ to dist/src/.
 FROM ${NODE_IMAGE} AS build

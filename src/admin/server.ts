@@ -16,6 +16,13 @@ export interface AdminState {
   readonly token?: string;
   /** Where operator actions (drain, undrain) are logged. */
   readonly log?: Pick<Logger, 'info'>;
+  /**
+   * With worker threads: brings every worker's counters in and waits until every worker runs the latest pool,
+   * so a read counts every finished request once and a drain has reached every worker when it is answered.
+   */
+  readonly sync?: () => Promise<void>;
+  /** False while no data-plane worker is running (they crash-loop): /readyz then fails. */
+  readonly serving?: () => boolean;
 }
 
 /** Every route, for the 404 answer and the docs. */
@@ -128,15 +135,19 @@ export function createAdminServer(state: AdminState): http.Server {
     }
     if (path === '/readyz') {
       if (!reading) return allow('GET, HEAD');
-      const ready = !state.shuttingDown() && state.controller.synced && state.pool.routable.length > 0;
+      const serving = state.serving?.() ?? true;
+      const ready = !state.shuttingDown() && state.controller.synced && state.pool.routable.length > 0 && serving;
       json(res, ready ? 200 : 503, {
         ready,
         shuttingDown: state.shuttingDown(),
         synced: state.controller.synced,
         routable: state.pool.routable.length,
+        ...(state.serving && { serving }),
       });
       return;
     }
+    // Reads see every worker's finished requests; a change (drain, undrain) is answered once every worker runs it.
+    if (reading) await state.sync?.();
     if (path === '/backends') {
       if (!reading) return allow('GET, HEAD');
       json(res, 200, { backends: state.pool.all().map((b) => backendView(b, state.metrics, state.pool.routable)) });
@@ -173,6 +184,7 @@ export function createAdminServer(state: AdminState): http.Server {
         return;
       }
       if (action !== undefined) {
+        await state.sync?.();
         state.log?.info({ backend: id, adminDrained: backend.adminDrained }, action === 'drain' ? 'backend drained by operator' : 'backend undrained by operator');
       }
       json(res, 200, { backend: backendView(backend, state.metrics, state.pool.routable) });

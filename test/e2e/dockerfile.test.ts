@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../src/config/load.js';
+import { parseCommandLine } from '../../src/cli/args.js';
 import type { Config } from '../../src/config/types.js';
 
 // No Docker engine runs here, so the Dockerfile is kept correct by construction and by what can be checked
@@ -71,9 +71,9 @@ const execForm = (i: Instruction): string[] => {
   return v as string[];
 };
 
-test('multi-stage on an official Node 20 image: build compiles, the runtime has production dependencies only', () => {
+test('multi-stage on an official Node 24 LTS image: build compiles, the runtime has production dependencies only', () => {
   assert.ok(dockerfile.stages.length >= 2, 'multi-stage');
-  for (const s of dockerfile.stages) assert.match(s.image, /^node:20(?:[.-]|$)/, `${s.name}: official Node 20 image`);
+  for (const s of dockerfile.stages) assert.match(s.image, /^node:24(?:[.-]|$)/, `${s.name}: official Node 24 LTS image`);
   const runs = (s: Stage) => all('RUN', s).map((i) => i.args).join(' && ');
   const build = dockerfile.stages.find((s) => /\bnpm ci\b/.test(runs(s)) && /\bnpm run build\b/.test(runs(s)));
   assert.ok(build, 'a stage runs npm ci and npm run build');
@@ -136,7 +136,7 @@ test('every file the Dockerfile copies from the build context exists and is not 
 
 async function cmdConfig(): Promise<Config> {
   const cmd = execForm(one('CMD'));
-  const r = await loadConfig({ argv: cmd, env: {}, cwd: '/app' });
+  const r = await parseCommandLine({ argv: cmd, env: {}, cwd: '/app' });
   assert.equal(r.kind, 'run');
   return (r as { config: Config }).config;
 }

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startBackend } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
@@ -190,4 +192,57 @@ test('WebSocket upgrades are proxied both ways', async (t) => {
   const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
   ws.send('hello');
   assert.equal(await reply, 'echo:hello');
+});
+
+test('Upgrade: h2c (curl --http2, Java HttpClient) is ignored and the request is served over HTTP/1.1', async (t) => {
+  const b = await startBackend('echo');
+  t.after(() => b.close());
+  const bulb = await startBulb(t, ['--backend', b.url]);
+  // What Java's built-in HttpClient sends on an http:// URL by default, with a body.
+  const raw = await rawRequest(
+    bulb.url,
+    [
+      'POST /echo HTTP/1.1',
+      'Host: app.example',
+      'Connection: Upgrade, HTTP2-Settings',
+      'Upgrade: h2c',
+      'HTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA',
+      'Content-Length: 5',
+      '',
+      'hello',
+    ].join('\r\n'),
+  );
+  const [head, body] = raw.split('\r\n\r\n') as [string, string];
+  assert.match(head, /^HTTP\/1\.1 200 /, `served over HTTP/1.1, not an empty reply: ${JSON.stringify(raw.slice(0, 200))}`);
+  const seen = JSON.parse(body) as { body: string; headers: Record<string, string> };
+  assert.equal(seen.body, 'hello');
+  for (const name of ['upgrade', 'http2-settings']) assert.equal(seen.headers[name], undefined, `${name} is hop-by-hop and not forwarded`);
+  // Any other protocol bulb does not tunnel is served the same way.
+  const other = await rawRequest(bulb.url, 'GET /echo HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo/2\r\n\r\n');
+  assert.match(other, /^HTTP\/1\.1 200 /);
+  // And the real clients: curl --http2 offers h2c on http:// and must get the backend's answer.
+  // (Asynchronously: the backend runs in this process.)
+  const curl = await promisify(execFile)('curl', ['-sS', '--http2', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `${bulb.url}/echo`], { timeout: 30_000 });
+  assert.equal(curl.stdout, '200 1.1');
+  assert.equal(bulb.proc.exitCode, null);
+});
+
+test('a malformed WebSocket upgrade gets a 4xx, never silence; nothing reaches the backend', async (t) => {
+  const b = await startBackend('echo');
+  t.after(() => b.close());
+  const bulb = await startBulb(t, ['--backend', b.url]);
+  const ws = (extra: string[], method = 'GET') =>
+    rawRequest(bulb.url, [`${method} /socket HTTP/1.1`, 'Host: x', 'Connection: Upgrade', 'Upgrade: websocket', ...extra, '', ''].join('\r\n'));
+  const key = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
+  const noKey = await ws(['Sec-WebSocket-Version: 13']);
+  assert.match(noKey, /^HTTP\/1\.1 400 /, noKey);
+  assert.match(noKey, /Sec-WebSocket-Key/);
+  const badKey = await ws(['Sec-WebSocket-Key: short', 'Sec-WebSocket-Version: 13']);
+  assert.match(badKey, /^HTTP\/1\.1 400 /, badKey);
+  const post = await ws([key, 'Sec-WebSocket-Version: 13'], 'POST');
+  assert.match(post, /^HTTP\/1\.1 400 /, post);
+  const version = await ws([key, 'Sec-WebSocket-Version: 8']);
+  assert.match(version, /^HTTP\/1\.1 426 /, version);
+  assert.match(version, /\r\nSec-WebSocket-Version: 13\r\n/i);
+  assert.equal(b.seen.length, 0, 'no refused handshake reached the backend');
 });

@@ -17,7 +17,7 @@
  */
 import { isIP } from 'node:net';
 import type { Answer, RecordType } from 'dns-packet';
-import { parseBackendUrl } from '../backend-url.js';
+import { parseBackendUrl } from '../../values.js';
 import type { BackendSpec, DiscoverySource, Snapshot, SnapshotListener, SourceLogger, SourceProblem } from '../source.js';
 import { DnsQueryError, query, serverText, type QueryOptions } from './client.js';
 import {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAddress, parseHashKey } from '../../../src/config/load.js';
+import { parseAddress, parseHashKey } from '../../../src/config/formats.js';
 import type { Config } from '../../../src/config/types.js';
 import { tmpDir } from '../../helpers/tmpdir.js';
 import { config, failure, load } from './_load.js';
@@ -34,6 +34,7 @@ const DEFAULT_CONFIG: Config = {
   headerTimeoutMs: 10_000,
   bodyTimeoutMs: 30_000,
   maxConnections: 10000,
+  workers: 1,
   logLevel: 'info',
   configFile: undefined,
 };
@@ -123,6 +124,7 @@ test('every flag sets its setting', async () => {
     headerTimeoutMs: 10_000,
     bodyTimeoutMs: 30_000,
     maxConnections: 10000,
+    workers: 1,
     logLevel: 'debug',
     configFile: undefined,
   });

@@ -1,0 +1,95 @@
+import http, { type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Proxy } from './proxy.js';
+
+export interface TrafficServerOptions {
+  readonly proxy: Proxy;
+  /** The whole request head must arrive within this (Node answers 408 through `clientError`). */
+  readonly headerTimeoutMs: number;
+  /** Open client connections at most; 0 = no limit. */
+  readonly maxConnections: number;
+  /** True once shutdown began: responses then carry `Connection: close`. */
+  readonly draining: () => boolean;
+}
+
+/**
+ * Only WebSocket upgrades are tunnelled. Any other `Upgrade` (`h2c` from `curl --http2` and Java's HttpClient,
+ * `TLS/1.0`, an unknown protocol) is ignored and the request is served over HTTP/1.1, as RFC 9110 §7.8 allows and
+ * nginx does: the header is hop-by-hop, so the proxy drops it on the way to the backend.
+ */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return upgrade !== undefined && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade);
+}
+
+/**
+ * Why a WebSocket handshake (RFC 6455 §4.2.1) cannot be tunnelled, as a raw HTTP response, or undefined when it
+ * is well formed. A backend would refuse these too, but a clear 4xx from bulb beats a tunnel to nowhere.
+ */
+export function webSocketRefusal(req: IncomingMessage): string | undefined {
+  const h = req.headers;
+  const why =
+    req.method !== 'GET'
+      ? 'a WebSocket handshake must be a GET'
+      : !/(?:^|,)\s*upgrade\s*(?:,|$)/i.test(h.connection ?? '')
+        ? 'a WebSocket handshake needs Connection: Upgrade'
+        : !/^[A-Za-z0-9+/]{22}==$/.test(h['sec-websocket-key'] ?? '')
+          ? 'Sec-WebSocket-Key must be 16 bytes in base64'
+          : undefined;
+  if (why !== undefined) return rawResponse('400 Bad Request', why);
+  // The one version there is; RFC 6455 §4.4: answer 426 and name the versions understood.
+  if (h['sec-websocket-version'] !== '13') return rawResponse('426 Upgrade Required', 'Sec-WebSocket-Version must be 13', 'Sec-WebSocket-Version: 13\r\n');
+  return undefined;
+}
+
+function rawResponse(status: string, body: string, extra = ''): string {
+  return `HTTP/1.1 ${status}\r\n${extra}Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length + 1}\r\n\r\n${body}\n`;
+}
+
+/** Raw answers to requests Node's parser refused before there was a request object to answer through. */
+function clientErrorStatus(code: string | undefined): string {
+  if (code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
+  return '400 Bad Request';
+}
+
+/** The listener clients talk to: HTTP/1.1 requests go to the proxy, WebSocket upgrades to its tunnel. */
+export function createTrafficServer(opts: TrafficServerOptions): http.Server {
+  const { proxy } = opts;
+  const server = http.createServer(
+    {
+      keepAliveTimeout: 65_000,
+      // Slowloris: headers must arrive within --header-timeout (Node answers 408). Node only checks every
+      // connectionsCheckingInterval (30 s by default), so check often enough for the limit to mean something.
+      headersTimeout: opts.headerTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(opts.headerTimeoutMs / 4))),
+      shouldUpgradeCallback: isWebSocketUpgrade,
+    },
+    (req, res) => {
+      // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
+      // sending more requests down a connection that is about to go.
+      if (opts.draining()) req.headers.connection = 'close';
+      proxy.handleRequest(req, res);
+    },
+  );
+  // Past the limit Node closes new connections at once: refused fast rather than queued without bound.
+  if (opts.maxConnections > 0) server.maxConnections = opts.maxConnections;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refusal = webSocketRefusal(req);
+    if (refusal === undefined) {
+      proxy.handleUpgrade(req, socket, head);
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    socket.end(refusal);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && !socket.destroyed) {
+      // Malformed or ambiguous requests (smuggling attempts among them) never reach a backend: Node's parser
+      // refuses them before a 'request' event, and the client gets a bare status.
+      socket.end(`HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else socket.destroy();
+  });
+  return server;
+}
