@@ -45,6 +45,7 @@ import {
   rssMb,
   waitFor200,
 } from './lib.mjs';
+import { parseWrk } from './lib.mjs';
 import { topSelfMarkdown } from './profile-top.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -384,25 +385,6 @@ async function runWrk(children, port, conns, seconds) {
   const code = await new Promise((resolve) => proc.once('close', resolve));
   if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
   return parseWrk(out);
-}
-
-/** wrk's text report → numbers (latencies in ms). */
-export function parseWrk(out) {
-  const ms = (v, unit) => Number(v) * { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit];
-  const lat = (pct) => {
-    const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(out);
-    return m ? ms(m[1], m[2]) : NaN;
-  };
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  const errors = (sock ? sock.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + (non2xx ? Number(non2xx[1]) : 0);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
-    p50: lat(50),
-    p99: lat(99),
-    errors,
-  };
 }
 
 // --- nginx and HAProxy -----------------------------------------------------------------------------------------

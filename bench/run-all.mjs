@@ -32,6 +32,7 @@ const BENCHES = [
   ['plan', [...MICRO, 'bench/micro/plan.bench.ts']],
   ['discovery', ['bench/discovery-latency.mjs', ...(opts.quick ? ['--trials', '20'] : [])]],
   ['dns', ['bench/dns-latency.mjs', ...(opts.quick ? ['--trials', '5', '--calibrate', '3'] : [])]],
+  ['status-page', ['bench/status-page.mjs', ...(opts.quick ? ['--rounds', '1', '--duration', '3s'] : [])]],
 ];
 
 const children = new Children();

@@ -24,7 +24,12 @@ const BATCH_CHARS = 32 * 1024;
 /** ...or after this long, whichever comes first, so a quiet bulb's lines still show up promptly. */
 const BATCH_MS = 100;
 
-type Boom = ReturnType<typeof pino.destination>;
+/** What BatchedDestination writes through: sonic-boom, or (in a worker thread) a message to the controller. */
+interface Sink {
+  write(chunk: string): unknown;
+  flush(cb?: (err?: Error) => void): void;
+  flushSync(): void;
+}
 
 /**
  * Gathers log lines into one string and hands it to sonic-boom (which does the writes) every
@@ -36,7 +41,7 @@ type Boom = ReturnType<typeof pino.destination>;
 class BatchedDestination {
   private pending = '';
 
-  constructor(private readonly boom: Boom) {
+  constructor(private readonly boom: Sink) {
     setInterval(() => this.drain(), BATCH_MS).unref();
     // Whatever is still gathered here when the process exits is written out then.
     process.once('exit', () => {
@@ -87,6 +92,13 @@ function writeSynchronously(fd: number): boolean {
 }
 
 /**
+ * Writes already-formatted lines (a worker's batch) through `log`'s destination, after what it holds already.
+ */
+export function writeRaw(log: Logger, chunk: string): void {
+  (log as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym].write(chunk);
+}
+
+/**
  * JSON logs on stdout, in batches (see BatchedDestination): a write per access-log line cost more CPU than
  * forwarding the request.
  *
@@ -97,9 +109,15 @@ function writeSynchronously(fd: number): boolean {
  * (`docker logs`, a log shipper) they stay asynchronous, so a reader that falls behind never stalls requests.
  * Warnings and errors are written at once, with the lines before them.
  */
-export function createLogger(level: string, destination: NodeJS.WritableStream | number = 1): Logger {
-  if (typeof destination !== 'number') return pino(options(level), destination);
-  const dest = new BatchedDestination(pino.destination({ dest: destination, sync: writeSynchronously(destination) }));
+export function createLogger(level: string, destination: NodeJS.WritableStream | number | ((chunk: string) => void) = 1): Logger {
+  if (typeof destination === 'object') return pino(options(level), destination);
+  const dest = new BatchedDestination(
+    typeof destination === 'number'
+      ? pino.destination({ dest: destination, sync: writeSynchronously(destination) })
+      : // A worker thread's lines go to the controller in whole batches, which writes them with its own: lines
+        // from different workers never tear or interleave, on a pipe as on a file.
+        { write: destination, flush: (cb) => cb?.(), flushSync: () => {} },
+  );
   return pino(
     {
       ...options(level),

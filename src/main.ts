@@ -2,21 +2,26 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Metrics } from './admin/metrics.js';
 import { createAdminServer } from './admin/server.js';
+import { packageVersion } from './cli/args.js';
 import type { Address, Config } from './config/types.js';
 import { Controller } from './controller/controller.js';
-import { DirectorySource } from './discovery/directory.js';
-import { dnsSources } from './discovery/dns.js';
+import { DirectorySource } from './discovery/directory/index.js';
+import { dnsSources } from './discovery/dns/source.js';
 import type { DiscoverySource } from './discovery/source.js';
 import { StaticSource } from './discovery/static.js';
 import { ListenError } from './errors.js';
 import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
-import { DEFAULT_AGENT_SETTINGS, type Backend } from './pool/backend.js';
+import { buildDataPlane, stopDataPlane, type DataPlane } from './dataplane/plane.js';
+import { WorkerGroup } from './dataplane/workers.js';
+import type { WorkerStatus } from './admin/status-page/workers.js';
+import { availableCpus } from './dataplane/cpus.js';
+import type { Backend } from './pool/backend.js';
+import { LoadSlots } from './pool/load-slots.js';
 import { Pool } from './pool/pool.js';
-import { Proxy } from './proxy/proxy.js';
-import { createTrafficServer } from './proxy/server.js';
+import type { Reporter } from './pool/snapshot.js';
 import { createStrategy } from './strategies/index.js';
-import { defaultContext, type Strategy } from './strategies/strategy.js';
+import { defaultContext } from './strategies/strategy.js';
 
 /** A running bulb. */
 export interface Bulb {
@@ -61,34 +66,29 @@ function buildSources(config: Config, log: Logger): DiscoverySource[] {
   return sources;
 }
 
-/**
- * The strategy's `loadChanged`, as the pool calls it from inside `Backend.begin()` and its callbacks. A custom
- * module's hook that throws must not break the request it is reporting on, so the error is logged (the first
- * one only: it would repeat three times per request) and the request goes on.
- */
-function loadReporter(strategy: Strategy, log: Logger): (backend: Backend) => void {
-  let reported = false;
-  return (backend) => {
-    try {
-      strategy.loadChanged!(backend);
-    } catch (err) {
-      if (reported) return;
-      reported = true;
-      log.error({ err: err instanceof Error ? err.message : String(err), strategy: strategy.name }, 'strategy loadChanged threw; further errors from it are not logged');
-    }
-  };
+/** The status page's worker rows, from the figures the workers sent with their last sync. */
+function workerRows(workers: WorkerGroup): WorkerStatus[] {
+  return workers.stats().map((w) => ({
+    id: `worker-${w.index}`,
+    pid: process.pid,
+    threadId: w.threadId,
+    requests: w.requests,
+    connections: w.connections,
+    eventLoopLagMs: { mean: w.eventLoopLagSeconds * 1000, p99: w.eventLoopLagP99Seconds * 1000, max: w.eventLoopLagMaxSeconds * 1000 },
+  }));
 }
 
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
+  const workerCount = config.workers === 'auto' ? availableCpus() : config.workers;
+  // Each backend's in-flight counter has a share per data plane (see load-slots.ts).
+  const load = new LoadSlots(workerCount);
   const pool = new Pool({
     drainTimeoutMs: config.drainTimeoutMs,
     panicThresholdPercent: config.panicThresholdPercent,
     slowStartMs: config.slowStartMs,
-    // A connection that cannot be established within the upstream timeout is an upstream timeout (504).
-    agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs },
-    ...(strategy.loadChanged && { loadChanged: loadReporter(strategy, log) }),
+    load,
   });
   pool.onPanic((panic, healthy, total) => {
     const at = { healthy, total, panicThresholdPercent: config.panicThresholdPercent };
@@ -103,7 +103,10 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
 
   let shuttingDown = false;
   // Metrics are served by the admin API, so with `--admin off` nothing is counted at all.
-  const metrics = config.admin ? new Metrics({ pool, controller }) : undefined;
+  let workers: WorkerGroup | undefined;
+  const metrics = config.admin
+    ? new Metrics({ pool, controller, ...(workerCount > 1 && { workers: () => ({ stats: workers?.stats() ?? [], restarts: workers?.restarts ?? 0 }) }) })
+    : undefined;
   // Active checks and outlier detection change health through `pool.setHealth` only. Started before the sources,
   // so the first backends are probed as soon as they are added.
   const health = new HealthManager({
@@ -114,29 +117,46 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     ...(metrics && { onEjected: (b: Backend) => metrics.ejected(b) }),
   });
   health.start();
-  const proxy = new Proxy({
-    pool,
-    strategy,
-    upstreamTimeoutMs: config.upstreamTimeoutMs,
-    retries: config.retries,
-    retryBudgetPercent: config.retryBudgetPercent,
-    retryBodyLimit: config.retryBodyLimit,
-    bodyTimeoutMs: config.bodyTimeoutMs,
-    sendTimeoutMs: config.sendTimeoutMs,
-    log,
-    observer: metrics,
-  });
-  const traffic = createTrafficServer({
-    proxy,
-    headerTimeoutMs: config.headerTimeoutMs,
-    requestTimeoutMs: config.requestTimeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
-    maxConnections: config.maxConnections,
-    draining: () => shuttingDown,
-  });
+  const reporter: Reporter = {
+    attemptDone: pool.attemptDone,
+    exchangeDone: metrics ? metrics.exchangeDone : () => {},
+    retried: metrics ? metrics.retried : () => {},
+    retryRefused: metrics ? metrics.retryRefused : () => {},
+  };
+  // One worker: the data plane runs in this thread, linked to the pool directly (no thread, no messages: what a
+  // single-process bulb always was). More: each runs in a thread of its own and this thread is the controller.
+  let plane: DataPlane | undefined;
+  if (workerCount > 1) workers = new WorkerGroup({ count: workerCount, config, pool, load, reporter, log });
+  else {
+    plane = buildDataPlane({ config, strategy, log, reporter, counters: load.counters, stride: load.stride, worker: 0 });
+    const inProcess = plane;
+    // One burst of pool changes, one snapshot; applied after the change's call stack unwinds, never inside it.
+    let applying = false;
+    pool.onChange(() => {
+      if (applying) return;
+      applying = true;
+      queueMicrotask(() => {
+        applying = false;
+        inProcess.pool.apply(pool.snapshot());
+      });
+    });
+  }
 
   const admin = config.admin
-    ? createAdminServer({ pool, controller, shuttingDown: () => shuttingDown, metrics, token: config.adminToken, log })
+    ? createAdminServer({
+        pool,
+        controller,
+        shuttingDown: () => shuttingDown,
+        metrics,
+        token: config.adminToken,
+        log,
+        ...(workers && { sync: () => workers.sync(), serving: () => workers.serving > 0 }),
+        strategy: strategy.name,
+        version: packageVersion,
+        ...(plane
+          ? { connections: () => new Promise<number>((resolve, reject) => plane!.traffic.getConnections((err, n) => (err ? reject(err) : resolve(n)))) }
+          : { workers: async () => workerRows(workers!) }),
+      })
     : undefined;
   if (admin && config.adminToken === undefined && config.admin && !isLoopback(config.admin.host)) {
     log.warn({ admin: config.admin }, 'the admin API listens beyond loopback without --admin-token: anyone who reaches it can drain backends');
@@ -149,39 +169,41 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   let address: Address;
   let adminAddress: Address | undefined;
   try {
-    address = await listen(traffic, config.listen, 'traffic');
+    if (plane) {
+      plane.pool.apply(pool.snapshot());
+      address = await listen(plane.traffic, config.listen, 'traffic');
+    } else address = await workers!.start();
     adminAddress = admin && config.admin ? await listen(admin, config.admin, 'the admin API') : undefined;
   } catch (err) {
     // Stop everything started above (a directory watch, health-check timers, DNS lookups), or their handles
     // would keep the process alive after it has said it cannot start.
-    traffic.close();
+    plane?.traffic.close();
+    await workers?.stop(Date.now());
     health.stop();
     await Promise.all(sources.map((s) => s.stop()));
     pool.close();
     throw err;
   }
-  log.info({ listen: address, admin: adminAddress ?? 'off', strategy: strategy.name, sources: sources.map((s) => s.name), backends: pool.routable.length }, 'bulb started');
+  log.info({ listen: address, admin: adminAddress ?? 'off', strategy: strategy.name, workers: workerCount, sources: sources.map((s) => s.name), backends: pool.routable.length }, 'bulb started');
 
   let stopping: Promise<boolean> | undefined;
   const shutdown = (reason: string): Promise<boolean> => {
     stopping ??= (async () => {
       // /readyz fails from here on, so whoever routes to this bulb stops; keep serving while that propagates.
       shuttingDown = true;
+      if (plane) plane.draining = true;
+      workers?.draining();
       if (config.shutdownDelayMs > 0) {
         log.info({ reason, shutdownDelayMs: config.shutdownDelayMs }, 'shutting down: /readyz failing, still serving during the shutdown delay');
         await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       }
-      const closed = new Promise<void>((r) => traffic.close(() => r()));
-      traffic.closeIdleConnections();
       const inflight = pool.all().reduce((n, b) => n + b.inflight, 0);
       log.info({ reason, inflight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: no new connections, draining in-flight requests');
-      const drained = await pool.waitIdle(config.drainTimeoutMs);
-      traffic.closeAllConnections();
-      await closed;
+      const deadline = Date.now() + config.drainTimeoutMs;
+      const drained = plane ? await stopDataPlane(plane, deadline) : await workers!.stop(deadline);
       controller.stop();
       health.stop();
       await Promise.all(sources.map((s) => s.stop()));
-      proxy.close();
       pool.close();
       if (admin) {
         admin.closeAllConnections();

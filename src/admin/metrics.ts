@@ -14,7 +14,7 @@ import type * as PromClient from 'prom-client';
 import type { Controller } from '../controller/controller.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
-import type { ProxyObserver } from '../proxy/proxy.js';
+import type { WorkerStats } from '../dataplane/messages.js';
 
 /**
  * prom-client's classes from their own files. Its index also loads the Pushgateway client (http, https, zlib),
@@ -51,27 +51,36 @@ interface BackendSeries {
   /** Finished client exchanges whose last attempt went to this backend, by status class. */
   readonly responses: [number, number, number, number, number];
   retries: number;
+  /** Failed attempts the retry budget kept from being retried. */
+  retriesRefused: number;
+  /** Attempts answered 503 and retried on another backend. */
+  retried503: number;
   ejections: number;
 }
 
-const newSeries = (id: string): BackendSeries => ({ id, responses: [0, 0, 0, 0, 0], retries: 0, ejections: 0 });
+const newSeries = (id: string): BackendSeries => ({ id, responses: [0, 0, 0, 0, 0], retries: 0, retriesRefused: 0, retried503: 0, ejections: 0 });
 
 export interface MetricsOptions {
   readonly pool: Pool;
   readonly controller: Controller;
+  /** With worker threads: each running worker's figures (fresh: the admin API syncs before a scrape). */
+  readonly workers?: () => { readonly stats: readonly WorkerStats[]; readonly restarts: number };
   /** Process and Node.js runtime metrics (`process_*`, `nodejs_*`); on by default. */
   readonly defaultMetrics?: boolean;
 }
 
 /** Owns bulb's Registry. Hand it to the proxy as its observer, and to the admin server for `/metrics`. */
-export class Metrics implements ProxyObserver {
+export class Metrics {
   readonly registry = new Registry();
-  private readonly series = new Map<Backend, BackendSeries>();
+  /** By backend id: the data plane reports by id, from any thread. */
+  private readonly series = new Map<string, BackendSeries>();
   /** Exchanges bulb answered without any backend (503 when nothing is routable). */
   private readonly unrouted = newSeries(NO_BACKEND);
   private readonly duration: Histogram;
   private readonly reconciles: Counter;
   private readonly reconcileDuration: Histogram;
+  /** Client exchanges finished since start, every backend (and none) together: the status page's worker row. */
+  exchanges = 0;
 
   constructor(opts: MetricsOptions) {
     const { pool, controller } = opts;
@@ -107,6 +116,16 @@ export class Metrics implements ProxyObserver {
       collect: () => {
         retries.reset();
         for (const s of this.series.values()) retries.inc({ backend: s.id }, s.retries);
+      },
+    });
+    const refused: Counter<'backend'> = new Counter({
+      name: 'bulb_retries_refused_total',
+      help: 'Failed attempts that could have been retried but were not because the retry budget was spent, by the backend that failed.',
+      labelNames: ['backend'],
+      registers,
+      collect: () => {
+        refused.reset();
+        for (const s of this.series.values()) refused.inc({ backend: s.id }, s.retriesRefused);
       },
     });
     const ejections: Counter<'backend'> = new Counter({
@@ -180,6 +199,33 @@ export class Metrics implements ProxyObserver {
         for (const s of controller.sources()) if (s.lastSyncAt) lastSync.set({ source: s.name }, Date.parse(s.lastSyncAt) / 1000);
       },
     });
+    const workers = opts.workers;
+    if (workers) {
+      const perWorker = (name: string, help: string, value: (w: WorkerStats) => number, kind: typeof Gauge | typeof Counter = Gauge): void => {
+        const m: Gauge<'worker'> | Counter<'worker'> = new kind({
+          name,
+          help,
+          labelNames: ['worker'],
+          registers,
+          collect: () => {
+            m.reset();
+            for (const w of workers().stats) (m as Gauge<'worker'>).set?.({ worker: String(w.index) }, value(w)) ?? (m as Counter<'worker'>).inc({ worker: String(w.index) }, value(w));
+          },
+        });
+      };
+      perWorker('bulb_worker_requests_total', 'Client requests each data-plane worker finished since it started.', (w) => w.requests, Counter);
+      perWorker('bulb_worker_connections', 'Client connections open on each data-plane worker.', (w) => w.connections);
+      perWorker('bulb_worker_event_loop_lag_seconds', 'Mean event-loop delay of each data-plane worker since the previous scrape.', (w) => w.eventLoopLagSeconds);
+      const restarts: Counter = new Counter({
+        name: 'bulb_worker_restarts_total',
+        help: 'Data-plane workers that died and were replaced.',
+        registers,
+        collect: () => {
+          restarts.reset();
+          restarts.inc(workers().restarts);
+        },
+      });
+    }
     this.reconciles = new Counter({
       name: 'bulb_reconciles_total',
       help: 'Reconciles that changed the pool (added, updated or drained backends).',
@@ -192,12 +238,19 @@ export class Metrics implements ProxyObserver {
       registers,
     });
 
-    for (const b of pool.all()) this.series.set(b, newSeries(b.id));
+    for (const b of pool.all()) this.series.set(b.id, newSeries(b.id));
     pool.onEvent((e) => {
-      if (e.kind === 'added') this.series.set(e.backend, newSeries(e.backend.id));
-      // Later in this turn the proxy may still report the exchange whose end made the backend leave (a drained
-      // backend leaves when its last request finishes); keep the record until then.
-      else if (e.kind === 'removed') setImmediate(() => this.series.delete(e.backend));
+      const id = e.backend.id;
+      if (e.kind === 'added') this.series.set(id, newSeries(id));
+      else if (e.kind === 'removed') {
+        // Later in this turn the data plane may still report the exchange whose end made the backend leave (a
+        // drained backend leaves when its last request finishes); keep the record until then, unless a backend
+        // of the same id was added meanwhile.
+        const gone = this.series.get(id);
+        setImmediate(() => {
+          if (this.series.get(id) === gone) this.series.delete(id);
+        });
+      }
     });
     controller.onPlan((_plan, durationMs) => {
       this.reconciles.inc();
@@ -214,32 +267,49 @@ export class Metrics implements ProxyObserver {
     return this.registry.contentType;
   }
 
-  /** ProxyObserver: one call per finished client exchange. */
-  exchangeDone(info: { readonly backend: Backend | undefined; readonly status: number; readonly durationMs: number }): void {
-    const s = info.backend ? this.series.get(info.backend) : this.unrouted;
-    const i = Math.floor(info.status / 100) - 1;
+  /** The data plane's report of one finished client exchange (see `Reporter`). */
+  readonly exchangeDone = (backend: string | undefined, status: number, durationMs: number): void => {
+    const s = backend !== undefined ? this.series.get(backend) : this.unrouted;
+    const i = Math.floor(status / 100) - 1;
     // A backend removed at the drain timeout can still finish requests; its series are gone, so skip it.
     if (s && i >= 0 && i < 5) s.responses[i]!++;
-    this.duration.observe(info.durationMs / 1000);
-  }
+    this.exchanges++;
+    this.duration.observe(durationMs / 1000);
+  };
 
-  /** ProxyObserver: an attempt on `backend` failed before any response and is being retried elsewhere. */
-  retried(backend: Backend): void {
+  /** The data plane's report: an attempt on `backend` failed (no response, or a 503) and is being retried elsewhere. */
+  readonly retried = (backend: string, error: string): void => {
     const s = this.series.get(backend);
-    if (s) s.retries++;
-  }
+    if (!s) return;
+    s.retries++;
+    // A retried 503 reaches no client and is not a transport failure (`Backend.failures`): count it here so
+    // `serverErrors` sees every 5xx the backend sent.
+    if (error === '503') s.retried503++;
+  };
+
+  /** The data plane's report: an attempt on `backend` failed and would have been retried, but the retry budget was spent. */
+  readonly retryRefused = (backend: string): void => {
+    const s = this.series.get(backend);
+    if (s) s.retriesRefused++;
+  };
 
   /** For health checking: `backend` was ejected (taken out of rotation). */
   ejected(backend: Backend): void {
-    const s = this.series.get(backend);
+    const s = this.series.get(backend.id);
     if (s) s.ejections++;
   }
 
   /** Finished exchanges per status class for one backend, for the admin API's `/backends`. */
   responses(backend: Backend): Record<CodeClass, number> | undefined {
-    const s = this.series.get(backend);
+    const s = this.series.get(backend.id);
     if (!s) return undefined;
     return { '1xx': s.responses[0], '2xx': s.responses[1], '3xx': s.responses[2], '4xx': s.responses[3], '5xx': s.responses[4] };
+  }
+
+  /** 5xx answers `backend` sent, whether bulb passed them on or retried them elsewhere (the status page's errors). */
+  serverErrors(backend: Backend): number {
+    const s = this.series.get(backend.id);
+    return s === undefined ? 0 : s.responses[4] + s.retried503;
   }
 
   private *allSeries(): Iterable<BackendSeries> {

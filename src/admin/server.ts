@@ -1,9 +1,11 @@
 import http from 'node:http';
-import type { Controller, SourceStatus } from '../controller/controller.js';
+import type { Controller } from '../controller/controller.js';
 import type { Logger } from '../log.js';
 import type { Pool } from '../pool/pool.js';
-import type { Backend } from '../pool/backend.js';
 import type { Metrics } from './metrics.js';
+import { STATUS_PAGE_PATHS, StatusPage } from './status-page/page.js';
+import type { WorkerStatus } from './status-page/workers.js';
+import { backendView, readiness, sourceView } from './views.js';
 
 export interface AdminState {
   readonly pool: Pool;
@@ -16,10 +18,27 @@ export interface AdminState {
   readonly token?: string;
   /** Where operator actions (drain, undrain) are logged. */
   readonly log?: Pick<Logger, 'info'>;
+  /**
+   * With worker threads: brings every worker's counters in and waits until every worker runs the latest pool,
+   * so a read counts every finished request once and a drain has reached every worker when it is answered.
+   */
+  readonly sync?: () => Promise<void>;
+  /** False while no data-plane worker is running (they crash-loop): /readyz then fails. */
+  readonly serving?: () => boolean;
+  /** The strategy's name, for the status page. */
+  readonly strategy?: string;
+  /** bulb's version, for the status page; read once, on the page's first poll. */
+  readonly version?: () => Promise<string>;
+  /** Open client connections on the traffic port, for the status page's worker row. */
+  readonly connections?: () => Promise<number>;
+  /** The status page's `workers` rows; by default one row for this process (see status-page/workers.ts). */
+  readonly workers?: () => Promise<WorkerStatus[]>;
 }
 
 /** Every route, for the 404 answer and the docs. */
 export const ADMIN_ROUTES = [
+  'GET /',
+  'GET /status',
   'GET /healthz',
   'GET /readyz',
   'GET /backends',
@@ -30,57 +49,11 @@ export const ADMIN_ROUTES = [
   'GET /metrics',
 ] as const;
 
-/** Probes must work without the token: a kubelet or Docker HEALTHCHECK has no way to send it. */
-const OPEN_PATHS = new Set(['/healthz', '/readyz']);
-
-function healthView(b: Backend): { reason: 'failing-checks' | 'ejected'; until: string | null } | null {
-  const reason = b.unhealthyReason;
-  if (reason === null) return null;
-  const until = b.unhealthyUntil;
-  return { reason, until: until === undefined || !Number.isFinite(until) ? null : new Date(until).toISOString() };
-}
-
-function backendView(b: Backend, metrics: Metrics | undefined, routable: readonly Backend[]) {
-  return {
-    id: b.id,
-    url: b.url,
-    weight: b.spec.weight,
-    // What the weighted strategies use now: lower than weight while slow start ramps a new or recovered backend.
-    effectiveWeight: Math.round(b.weight * 100) / 100,
-    source: b.spec.source,
-    origin: b.spec.origin,
-    state: b.state,
-    adminDrained: b.adminDrained,
-    // In the pool's routable set: takes new requests (priority groups and panic mode included).
-    routable: routable.includes(b),
-    healthy: b.healthy,
-    // Why it is out and until when: `failing-checks` lasts until `rise` checks pass (until null), `ejected` until
-    // the ejection time is up. Null while healthy.
-    health: healthView(b),
-    // Times outlier detection has ejected it (bulb_ejections_total).
-    ejections: b.ejections,
-    activeRequests: b.inflight,
-    latencyMs: Math.round(b.ewmaMs * 100) / 100,
-    requests: b.requests,
-    failures: b.failures,
-    responses: metrics?.responses(b) ?? null,
-    lastError: b.lastError ?? null,
-  };
-}
-
-function sourceView(s: SourceStatus) {
-  return {
-    name: s.name,
-    synced: s.synced,
-    backends: s.backends,
-    lastSyncAt: s.lastSyncAt ?? null,
-    lastReportAt: s.lastSnapshotAt ?? null,
-    error: s.error ?? null,
-    lastError: s.lastError ?? null,
-    errors: s.errors,
-    rejected: s.problems.map((p) => ({ path: p.file, pointer: p.pointer, message: p.message })),
-  };
-}
+/**
+ * Probes must work without the token: a kubelet or Docker HEALTHCHECK has no way to send it. The status page's
+ * own files hold no pool data, and the page must load before it can ask for the token.
+ */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', ...STATUS_PAGE_PATHS]);
 
 function json(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body, null, 2) + '\n';
@@ -106,9 +79,20 @@ function authorized(header: string | undefined, expected: Buffer): boolean {
  */
 export function createAdminServer(state: AdminState): http.Server {
   const expected = state.token === undefined ? undefined : sha256(state.token);
+  const page = new StatusPage({
+    pool: state.pool,
+    controller: state.controller,
+    shuttingDown: state.shuttingDown,
+    metrics: state.metrics,
+    tokenRequired: expected !== undefined,
+    strategy: state.strategy,
+    version: state.version,
+    connections: state.connections,
+    workers: state.workers,
+  });
 
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const [path = '/', query = ''] = (req.url ?? '/').split('?', 2);
     const method = req.method ?? 'GET';
     const reading = method === 'GET' || method === 'HEAD';
     const allow = (allowed: string) => json(res, 405, { error: `${method} is not allowed on ${path}` }, { allow: allowed });
@@ -128,13 +112,22 @@ export function createAdminServer(state: AdminState): http.Server {
     }
     if (path === '/readyz') {
       if (!reading) return allow('GET, HEAD');
-      const ready = !state.shuttingDown() && state.controller.synced && state.pool.routable.length > 0;
-      json(res, ready ? 200 : 503, {
-        ready,
-        shuttingDown: state.shuttingDown(),
-        synced: state.controller.synced,
-        routable: state.pool.routable.length,
-      });
+      const r = readiness(state.pool, state.controller, state.shuttingDown());
+      const serving = state.serving?.() ?? true;
+      const ready = r.ready && serving;
+      json(res, ready ? 200 : 503, { ...r, ready, ...(state.serving && { serving }) });
+      return;
+    }
+    if (STATUS_PAGE_PATHS.has(path)) {
+      if (!reading) return allow('GET, HEAD');
+      await page.serveAsset(path, method, res);
+      return;
+    }
+    // Reads see every worker's finished requests; a change (drain, undrain) is answered once every worker runs it.
+    if (reading) await state.sync?.();
+    if (path === '/status') {
+      if (!reading) return allow('GET, HEAD');
+      json(res, 200, await page.status(new URLSearchParams(query)), { 'cache-control': 'no-store' });
       return;
     }
     if (path === '/backends') {
@@ -173,6 +166,7 @@ export function createAdminServer(state: AdminState): http.Server {
         return;
       }
       if (action !== undefined) {
+        await state.sync?.();
         state.log?.info({ backend: id, adminDrained: backend.adminDrained }, action === 'drain' ? 'backend drained by operator' : 'backend undrained by operator');
       }
       json(res, 200, { backend: backendView(backend, state.metrics, state.pool.routable) });
@@ -181,7 +175,7 @@ export function createAdminServer(state: AdminState): http.Server {
     json(res, 404, { error: `no admin route ${path}`, routes: state.metrics ? ADMIN_ROUTES : ADMIN_ROUTES.filter((r) => r !== 'GET /metrics') });
   };
 
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     // No route reads a body; drain whatever was sent so keep-alive connections stay usable.
     req.resume();
     route(req, res).catch((err: unknown) => {
@@ -189,4 +183,6 @@ export function createAdminServer(state: AdminState): http.Server {
       else json(res, 500, { error: err instanceof Error ? err.message : String(err) });
     });
   });
+  server.on('close', () => page.close());
+  return server;
 }

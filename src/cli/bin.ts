@@ -2,9 +2,9 @@
 // First: V8 flags must be set before the code they affect runs.
 import './v8-flags.js';
 import { BulbError } from '../errors.js';
-import { loadConfig } from '../config/load.js';
 import { createLogger, flushLogs } from '../log.js';
 import { startBulb } from '../main.js';
+import { parseCommandLine } from './args.js';
 import { runCheck } from './check.js';
 
 /** Prints a readable error, never a stack trace, and sets a non-zero exit code. */
@@ -17,7 +17,7 @@ function fail(err: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const result = await loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() });
+  const result = await parseCommandLine({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() });
   if (result.kind === 'help' || result.kind === 'version') {
     process.stdout.write(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
     return;

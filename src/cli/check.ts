@@ -1,5 +1,5 @@
 import type { Config } from '../config/types.js';
-import { DirectorySource } from '../discovery/directory.js';
+import { DirectorySource } from '../discovery/directory/index.js';
 import type { DiscoverySource, Snapshot } from '../discovery/source.js';
 import { StaticSource } from '../discovery/static.js';
 import { createStrategy } from '../strategies/index.js';

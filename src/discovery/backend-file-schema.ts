@@ -3,8 +3,7 @@
  * validator bulb runs is generated from it ahead of time (`npm run gen:validators`), so this module must not
  * import that validator or anything that does.
  */
-import { DURATION_PATTERN } from '../config/duration.js';
-import { HEALTH_PATH_PATTERN, HEALTH_STATUS_PATTERN } from '../config/schema.js';
+import { DURATION_PATTERN, HEALTH_PATH_PATTERN, HEALTH_STATUS_PATTERN } from '../values.js';
 
 /** A backend file's `health` block: the `--health-*` settings for this backend only (see docs/health.md). */
 export const HEALTH_BLOCK_SCHEMA = {

@@ -3,7 +3,7 @@
  *
  *     { "url": "http://10.0.0.5:8080", "weight": 3, "id": "optional" }
  *
- * validated against {@link BACKEND_FILE_SCHEMA} and the URL rule in `backend-url.ts`.
+ * validated against {@link BACKEND_FILE_SCHEMA} and the URL rule in `src/values.ts`.
  *
  * Decisions (the README repeats them):
  * - A file is all-or-nothing. If any entry is bad the file contributes no *new* backends and the directory source
@@ -19,13 +19,12 @@
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type * as Yaml from 'yaml';
-import { parseDuration } from '../config/duration.js';
+import { parseBackendUrl, parseDuration } from '../values.js';
 import { BACKEND_FILE_SCHEMA, HEALTH_BLOCK_SCHEMA, MAX_WEIGHT } from './backend-file-schema.js';
-import { parseBackendUrl } from './backend-url.js';
 import type { BackendHealthSpec, BackendSpec, SourceProblem } from './source.js';
-import validateGenerated from './validate-backend-file.generated.js';
+import validateGenerated from '../generated/validate-backend-file.js';
 
-/** BACKEND_FILE_SCHEMA's validator, generated ahead of time by ajv (see src/config/generate-validators.ts). */
+/** BACKEND_FILE_SCHEMA's validator, generated ahead of time by ajv (see scripts/generate-validators.ts). */
 const validate = validateGenerated as unknown as ValidateFunction;
 
 const require = createRequire(import.meta.url);

@@ -66,6 +66,13 @@ export interface Snapshot {
 
 export type SnapshotListener = (snapshot: Snapshot) => void;
 
+/** The logging a source needs; a pino logger satisfies it. Sources log their own input's problems and transitions. */
+export interface SourceLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 export interface DiscoverySource {
   /** Unique among the running sources, e.g. `dir:/etc/bulb/backends`, `static`. */
   readonly name: string;

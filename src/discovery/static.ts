@@ -3,7 +3,7 @@
  * once and never changes. The URLs were validated when the config was loaded, but they are checked again with
  * the same rule here, so a caller that skipped validation still gets problems instead of a bad backend.
  */
-import { parseBackendUrl } from './backend-url.js';
+import { parseBackendUrl } from '../values.js';
 import type { BackendSpec, DiscoverySource, SnapshotListener, SourceProblem } from './source.js';
 
 /** What static backends report as their file and origin. */

@@ -1,5 +1,7 @@
 import type { BackendSpec } from '../discovery/source.js';
-import { Backend, DEFAULT_AGENT_SETTINGS, type AgentSettings, type Outcome } from './backend.js';
+import { Backend, type Outcome } from './backend.js';
+import { LoadSlots } from './load-slots.js';
+import type { PoolSnapshot, TargetSnapshot } from './snapshot.js';
 
 /** Why a backend is unhealthy: active checks failing, or ejected by outlier detection. */
 export type HealthCause = 'failing-checks' | 'ejected';
@@ -15,17 +17,12 @@ export type PoolEvent =
 export interface PoolOptions {
   /** How long a draining backend's in-flight requests get before their sockets are destroyed. */
   readonly drainTimeoutMs: number;
-  readonly agent?: AgentSettings;
+  /** The shared in-flight counters; made here when not given (one data plane in this process). */
+  readonly load?: LoadSlots;
   /** Panic mode: below this percentage of healthy backends, route to all of them. 0 = off. */
   readonly panicThresholdPercent?: number;
   /** Default slow-start ramp for new and recovered backends, ms (a backend file's `slowStart` overrides). 0 = off. */
   readonly slowStartMs?: number;
-  /**
-   * Called right after any backend's `inflight` or `ewmaMs` changes, on the request path (the strategy's
-   * `loadChanged`, so least-time can keep its heap current). One function, not a listener list, to keep that
-   * path to a single call.
-   */
-  readonly loadChanged?: (backend: Backend) => void;
 }
 
 /** How often ramping weights are recomputed during slow start. */
@@ -34,11 +31,12 @@ const RAMP_TICK_MS = 250;
 const RAMP_FLOOR = 0.05;
 
 /**
- * The live set of backends, keyed by id. Only the controller's apply step adds, updates and drains; only
- * health checking changes health (through `setHealth`). Everything else reads.
+ * The live set of backends, keyed by id: the controller's, and the only place any decision about a backend is
+ * made. Only the controller's apply step adds, updates and drains; only health checking changes health (through
+ * `setHealth`); the data plane reports finished attempts through `attemptDone` (see snapshot.ts for the order)
+ * and receives the result as versioned snapshots (`snapshot()`, announced through `onChange`).
  *
- * `routable` is rebuilt once per change, never per request: strategies get the same array object until the
- * pool changes, which lets them cache derived structures (hash rings, prefix sums) on its identity.
+ * `routable` is rebuilt once per change, never per request.
  */
 export class Pool {
   private readonly backends = new Map<string, Backend>();
@@ -46,6 +44,10 @@ export class Pool {
   private readonly listeners: Array<(e: PoolEvent) => void> = [];
   private readonly outcomeListeners: Array<(b: Backend, o: Outcome) => void> = [];
   private readonly opts: PoolOptions;
+  readonly load: LoadSlots;
+  private version = 0;
+  private snapshotCache: PoolSnapshot | undefined;
+  private changeListener: (() => void) | undefined;
   private routableCache: readonly Backend[] = Object.freeze([]);
   /** The same backends as `routableCache`, for O(1) membership checks on the request path. */
   private routableSet = new Set<Backend>();
@@ -57,19 +59,41 @@ export class Pool {
   private batching = 0;
   private dirty = false;
 
-  private readonly backendIdle = (b: Backend): void => {
-    if (b.state === 'draining') this.remove(b, false);
-  };
-  private readonly backendOutcome = (b: Backend, outcome: Outcome): void => {
-    for (const l of this.outcomeListeners) l(b, outcome);
-  };
-  private readonly backendSaturation = (): void => this.rebuild();
-
   constructor(opts: PoolOptions) {
     this.opts = opts;
+    this.load = opts.load ?? new LoadSlots(1);
   }
 
-  /** Backends that may receive new requests (`Backend.routable`), in a stable order (insertion). Same object until the pool changes. */
+  /**
+   * The data plane's report of one finished attempt (see `Reporter` in snapshot.ts), in this order: the
+   * backend's counters, passive health (outcome listeners), then the drain of a draining backend that has
+   * nothing left in flight. Reports for a backend already removed are dropped.
+   */
+  readonly attemptDone = (id: string, outcome: Outcome, ewmaMs: number): void => {
+    const b = this.backends.get(id);
+    if (b === undefined) return;
+    b.record(outcome, ewmaMs);
+    for (const l of this.outcomeListeners) l(b, outcome);
+    if (b.state === 'draining' && b.inflight === 0) this.remove(b, false);
+  };
+
+  /** Called (with no arguments) whenever `snapshot()` would return something new. One listener: the data-plane link. */
+  onChange(listener: () => void): void {
+    this.changeListener = listener;
+  }
+
+  /** The pool as the data plane needs it, versioned; the same object until the pool changes. */
+  snapshot(): PoolSnapshot {
+    if (this.snapshotCache !== undefined) return this.snapshotCache;
+    const targets: TargetSnapshot[] = [];
+    for (const b of this.backends.values()) {
+      targets.push({ id: b.id, url: b.spec.url, weight: b.weight, maxConnections: b.spec.maxConnections, slot: b.slot, routable: this.routableSet.has(b) });
+    }
+    this.snapshotCache = { version: ++this.version, targets };
+    return this.snapshotCache;
+  }
+
+  /** Backends that may receive new requests (see `rebuild`), in a stable order (insertion). Same object until the pool changes. */
   get routable(): readonly Backend[] {
     return this.routableCache;
   }
@@ -94,14 +118,7 @@ export class Pool {
 
   add(spec: BackendSpec): Backend {
     if (this.backends.has(spec.id)) throw new Error(`backend ${spec.id} is already in the pool`);
-    const backend = new Backend(spec, this.opts.agent ?? DEFAULT_AGENT_SETTINGS);
-    // The pool's own functions, shared by every backend (a closure per backend and hook was ~250 bytes each).
-    backend.onIdle = this.backendIdle;
-    backend.onOutcome = this.backendOutcome;
-    backend.onLoadChanged = this.opts.loadChanged;
-    // Crossing maxConnections (either way) changes who is routable; rebuilding only then keeps picks free of
-    // per-request filtering.
-    backend.onSaturation = this.backendSaturation;
+    const backend = new Backend(spec, this.load.alloc(), this.load);
     this.backends.set(spec.id, backend);
     this.startRamp(backend);
     this.rebuild();
@@ -190,8 +207,8 @@ export class Pool {
   }
 
   /**
-   * Called with the outcome of every request a backend finishes (`Backend.begin().done`), draining backends
-   * included, synchronously on the request path: listeners must be quick and must not throw.
+   * Called with the outcome of every attempt the data plane reports (`attemptDone`), draining backends
+   * included: listeners must be quick and must not throw.
    */
   onOutcome(listener: (backend: Backend, outcome: Outcome) => void): void {
     this.outcomeListeners.push(listener);
@@ -212,13 +229,12 @@ export class Pool {
     return true;
   }
 
-  /** Destroys every agent. For shutdown, after draining. */
+  /** Stops the pool's timers. For shutdown, after draining (the data plane closes its own connections). */
   close(): void {
     clearInterval(this.rampTimer);
     this.rampTimer = undefined;
     for (const t of this.drainTimers.values()) clearTimeout(t);
     this.drainTimers.clear();
-    for (const b of this.backends.values()) b.close(true);
   }
 
   private remove(backend: Backend, forced: boolean): void {
@@ -226,19 +242,11 @@ export class Pool {
     clearTimeout(this.drainTimers.get(backend.id));
     this.drainTimers.delete(backend.id);
     this.backends.delete(backend.id);
-    backend.onIdle = undefined;
-    backend.close(forced);
+    this.load.release(backend.slot);
     this.rebuild();
     this.emit({ kind: 'removed', backend, forced });
   }
 
-  /**
-   * Routable = `Backend.routable` (active, healthy, not drained by hand), and of those only the lowest
-   * `priority` (RFC 2782) each source has any of: a source's priority-1 group takes traffic only while every
-   * priority-0 backend of that source is out, and gives it back as soon as one returns (`setHealth` rebuilds).
-   * Priorities are compared within one source (one SRV name) only, so two SRV names, or an SRV name and a
-   * backend file, are balanced together rather than one becoming the backup of the other. No priority = 0.
-   */
   /**
    * Runs `fn` (a reconcile's apply step) with `routable` rebuilt once at the end instead of after every change:
    * adding 10,000 backends one by one would otherwise cost 10,000 O(n) rebuilds.
@@ -253,18 +261,33 @@ export class Pool {
     }
   }
 
+  /**
+   * The pool's one eligibility rule. `maxConnections` is not part of it: in-flight counts change on every
+   * request in every worker, so the data plane applies that limit itself, atomically, when it starts a request.
+   */
+  private eligible(b: Backend): boolean {
+    return b.state === 'active' && !b.adminDrained;
+  }
+
+  /**
+   * Routable = eligible (active, not drained by hand) and healthy, and of those only the lowest
+   * `priority` (RFC 2782) each source has any of: a source's priority-1 group takes traffic only while every
+   * priority-0 backend of that source is out, and gives it back as soon as one returns (`setHealth` rebuilds).
+   * Priorities are compared within one source (one SRV name) only, so two SRV names, or an SRV name and a
+   * backend file, are balanced together rather than one becoming the backup of the other. No priority = 0.
+   */
   private rebuild(): void {
     if (this.batching > 0) {
       this.dirty = true;
       return;
     }
     this.dirty = false;
-    // Eligible: could take traffic if healthy (active, not drained by hand, under maxConnections).
+    // Eligible: could take traffic if healthy (active, not drained by hand).
     let eligible = 0;
     let healthy = 0;
     const lowest = new Map<string, number>();
     for (const b of this.backends.values()) {
-      if (b.state !== 'active' || b.adminDrained || b.saturated) continue;
+      if (!this.eligible(b)) continue;
       eligible++;
       if (!b.healthy) continue;
       healthy++;
@@ -276,7 +299,7 @@ export class Pool {
     const panic = threshold > 0 && eligible > 0 && healthy * 100 < threshold * eligible;
     const next: Backend[] = [];
     for (const b of this.backends.values()) {
-      if (b.state !== 'active' || b.adminDrained || b.saturated) continue;
+      if (!this.eligible(b)) continue;
       // In panic every eligible backend takes traffic, healthy or not (Envoy's panic routing): better some
       // requests fail than the healthy few collapse under everything.
       if (panic || (b.healthy && (b.spec.priority ?? 0) === lowest.get(b.spec.source))) next.push(b);
@@ -287,6 +310,8 @@ export class Pool {
       this.panic = panic;
       for (const l of this.panicListeners) l(panic, healthy, eligible);
     }
+    this.snapshotCache = undefined;
+    this.changeListener?.();
   }
 
   /** Starts (or restarts) a backend's slow-start ramp, if slow start applies to it. */

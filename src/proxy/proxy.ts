@@ -4,14 +4,15 @@ import { performance } from 'node:perf_hooks';
 import httpProxy from 'http-proxy';
 import type { Dispatcher } from 'undici';
 import { accessLogWriter, type AccessRecord, type Logger } from '../log.js';
-import type { Backend } from '../pool/backend.js';
-import type { Pool } from '../pool/pool.js';
+import type { DataPool } from '../dataplane/data-pool.js';
+import type { Target } from '../dataplane/target.js';
+import type { Reporter } from '../pool/snapshot.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
 import { prepareRequestHeaders, responseHeaderList } from './headers.js';
 import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
 
 export interface ProxyOptions {
-  readonly pool: Pool;
+  readonly pool: DataPool;
   readonly strategy: Strategy;
   /** No response headers from the backend within this → 504. */
   readonly upstreamTimeoutMs: number;
@@ -26,15 +27,8 @@ export interface ProxyOptions {
   /** A client that accepts no response bytes for this long is dropped, and its upstream request released; 0 = never. */
   readonly sendTimeoutMs: number;
   readonly log: Logger;
-  /** Told about every finished exchange and retry; metrics hang off this, not off the request path's internals. */
-  readonly observer?: ProxyObserver;
-}
-
-/** Receives one call per finished client exchange (and per retry). Must be cheap and must not throw. */
-export interface ProxyObserver {
-  /** `backend` is the last one tried (undefined when none was available); status 499 means the client left first. */
-  exchangeDone(info: { readonly backend: Backend | undefined; readonly status: number; readonly durationMs: number; readonly attempts: number }): void;
-  retried(backend: Backend, error: string): void;
+  /** Told about every finished exchange and retry (metrics); attempts report through their target. */
+  readonly reporter: Reporter;
 }
 
 const BODIES = {
@@ -64,7 +58,7 @@ class Exchange {
   replayable: boolean;
   /** The request body streams to the backend (it was not buffered). */
   streamBody = false;
-  readonly tried: Backend[] = [];
+  readonly tried: Target[] = [];
   current: Attempt | undefined = undefined;
   clientGone = false;
   /** bulb gave up on the client (a body or request timeout, or a send timeout): logged as 408, not 499. */
@@ -97,17 +91,15 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** The response is not the client's (a 503 being retried, or one bulb could not forward): read and drop it. */
   discard = false;
 
-  /** When the request was sent (`Backend.start()`), for the latency sample at response headers. */
-  readonly started: number;
-  /** `Backend.finish` has been called: it must be, exactly once. */
+  /** `Target.finish` has been called: it must be, exactly once. */
   finished = false;
 
   constructor(
     readonly ex: Exchange,
-    readonly backend: Backend,
-  ) {
-    this.started = backend.start();
-  }
+    readonly backend: Target,
+    /** When the request was sent (`Target.tryStart()`), for the latency sample at response headers. */
+    readonly started: number,
+  ) {}
 
   onConnect(abort: (err?: Error) => void): void {
     // The client left while this request waited for a connection: nobody wants the answer.
@@ -246,7 +238,7 @@ class Forwarder {
     });
   }
 
-  pick(req: IncomingMessage, tried: readonly Backend[]): Backend | undefined {
+  pick(req: IncomingMessage, tried: readonly Target[]): Target | undefined {
     let candidates = this.opts.pool.routable;
     // Retries are rare, so filtering (and the strategy rebuilding anything it caches per array) is affordable.
     if (tried.length > 0) candidates = candidates.filter((b) => !tried.includes(b));
@@ -267,7 +259,7 @@ class Forwarder {
     }
     if (chosen === undefined) return undefined;
     // A custom strategy may return anything; accept only a routable, untried pool member. The pool lookup is
-    // O(1), and it is what makes the narrowing back to Backend sound.
+    // O(1), and it is what makes the narrowing back to Target sound.
     const backend = this.opts.pool.get(chosen.id);
     if (backend !== chosen || !this.opts.pool.isRoutable(backend) || tried.includes(backend)) return undefined;
     return backend;
@@ -293,25 +285,42 @@ class Forwarder {
     if (!this.opts.pool.routable.some((b) => !ex.tried.includes(b))) return false;
     if (!this.budget.tryRetry()) {
       this.opts.log.warn({ backend: ex.current?.backend.id }, 'retry budget spent; not retrying');
+      if (ex.current) this.opts.reporter.retryRefused(ex.current.backend.id);
       return false;
     }
     const backend = ex.current!.backend;
     const reason = failure.kind === 'status' ? String(failure.status) : failure.code;
     this.opts.log.info({ backend: backend.id, error: reason, attempt: ex.tried.length }, 'retrying on another backend');
-    this.opts.observer?.retried(backend, reason);
+    this.opts.reporter.retried(backend.id, reason);
     return true;
+  }
+
+  /**
+   * Picks a target and claims a place on it. A target at its `maxConnections` (other workers may have taken the
+   * last place since the snapshot) is skipped and the strategy asked again, without it.
+   */
+  claim(req: IncomingMessage, tried: readonly Target[]): { target: Target; started: number } | undefined {
+    let skip = tried;
+    for (;;) {
+      const target = this.pick(req, skip);
+      if (target === undefined) return undefined;
+      const started = target.tryStart();
+      if (started >= 0) return { target, started };
+      skip = [...skip, target];
+    }
   }
 
   private attempt(ex: Exchange): void {
     const req = ex.req;
-    const backend = this.pick(req, ex.tried);
-    if (!backend) {
+    const claimed = this.claim(req, ex.tried);
+    if (!claimed) {
       ex.current = undefined;
       reply(ex.res, 503);
       return;
     }
+    const backend = claimed.target;
     ex.tried.push(backend);
-    const attempt = new Attempt(ex, backend);
+    const attempt = new Attempt(ex, backend, claimed.started);
     ex.current = attempt;
     // The headers were prepared once (hop-by-hop removed, X-Forwarded-* set); `Host` is the client's, passed
     // explicitly so undici does not put the backend's address there. A failure, even a synchronous one
@@ -393,7 +402,7 @@ class Forwarder {
     const res = ex.res;
     const status = ex.timedOut ? 408 : ex.clientGone ? 499 : res.statusCode;
     const durationMs = Math.round((performance.now() - ex.started) * 100) / 100;
-    this.opts.observer?.exchangeDone({ backend: ex.current?.backend, status, durationMs, attempts: ex.tried.length });
+    this.opts.reporter.exchangeDone(ex.current?.backend.id, status, durationMs);
     this.writeAccessLog?.({
       method: req.method,
       path: req.url,
@@ -423,8 +432,8 @@ function onResponseClose(this: ServerResponse): void {
 /**
  * Forwards requests to the backend a strategy picks: plain requests through undici, with each backend's
  * keep-alive connection pool; WebSocket upgrades through http-proxy, over a connection of their own. The proxy
- * is the only caller of `backend.begin()`, so in-flight counts and latency are measured once, the same way, for
- * every strategy.
+ * is the only caller of `Target.tryStart/responded/finish`, so in-flight counts and latency are measured once,
+ * the same way, for every strategy.
  */
 export class Proxy {
   private readonly forwarder: Forwarder;
@@ -453,12 +462,18 @@ export class Proxy {
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     prepareRequestHeaders(req, true);
-    const backend = this.forwarder.pick(req, []);
-    if (!backend) {
+    const claimed = this.forwarder.claim(req, []);
+    if (!claimed) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 21\r\n\r\nno backend available\n');
       return;
     }
-    const { done } = backend.begin();
+    const backend = claimed.target;
+    let finished = false;
+    const done = (outcome: { error?: string }): void => {
+      if (finished) return;
+      finished = true;
+      backend.finish(outcome);
+    };
     // Counted as in flight for as long as the tunnel is open, so a draining backend waits for it, and tracked
     // so the drain timeout can close it.
     backend.tunnels.add(socket);

@@ -1,38 +1,81 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { helpText } from '../../src/cli/help.js';
-import { CONFIG_SCHEMA, OPTIONS } from '../../src/config/schema.js';
+import { CONFIGURATION_MD, configurationDoc } from '../../scripts/docs-config.js';
+import { parseCommandLine } from '../../src/cli/args.js';
+import { COMMAND_FLAGS, helpText } from '../../src/cli/help.js';
+import { CONFIG_SCHEMA } from '../../src/config/schema.js';
+import { ENV_VARS, SETTINGS } from '../../src/config/settings.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import { strategyNames } from '../../src/strategies/index.js';
-import { README, readmeHelp } from './readme.js';
+import { tmpDir } from '../helpers/tmpdir.js';
 
-// README, --help, the config schema and the error codes must never disagree. Each test fails on drift in
-// either direction; `npm run docs` rewrites the README's help block.
+// README, docs/configuration.md, --help, the config schema and the error codes must never disagree. Each test
+// fails on drift in either direction; `npm run docs:config` rewrites docs/configuration.md from the settings table.
 
+const README = fileURLToPath(new URL('../../README.md', import.meta.url));
 const readme = readFileSync(README, 'utf8');
+const configuration = readFileSync(CONFIGURATION_MD, 'utf8');
 
-test('the README shows `bulb --help` word for word', () => {
-  assert.equal(readmeHelp(readme), helpText().trimEnd(), 'README help block is stale: run `npm run docs`');
+/** Flags that other programs take in the README's commands (docker, kubectl, node, wrk, bench scripts), not bulb. */
+const OTHER_PROGRAMS_FLAGS = new Set([
+  '--build', '--connections', '--cpu-prof', '--duration', '--expose-gc', '--from-literal', '--health-cmd',
+  '--heap-growing-percent', '--http2', '--image', '--import', '--max-semi-space-size', '--min-semi-space-size', '--no-healthcheck',
+  '--read-only', '--replicas', '--restart', '--rm', '--rounds', '--scale', '--stay', '--systems', '--wasm-tiering-budget',
+]);
+
+test('docs/configuration.md is what `npm run docs:config` writes from the settings table', () => {
+  assert.equal(configuration, configurationDoc(), 'docs/configuration.md is stale: run `npm run docs:config`');
 });
 
-test('every schema property has a flag and an env var in the options table, and back', () => {
+test('docs/configuration.md shows `bulb --help` word for word', () => {
+  const block = /## `bulb --help`\n\n```text\n([\s\S]*?)\n```\n/.exec(configuration)?.[1];
+  assert.equal(block, helpText().trimEnd(), 'the help block of docs/configuration.md is stale: run `npm run docs:config`');
+});
+
+test('every schema property has a flag and an env var in the settings table, and back', () => {
   const props = Object.keys(CONFIG_SCHEMA.properties).sort();
-  assert.deepEqual(OPTIONS.map((o) => o.key).sort(), props);
-  for (const o of OPTIONS) {
-    assert.ok(helpText().includes(o.flag), `--help lists ${o.flag}`);
-    assert.ok(helpText().includes(o.env), `--help lists ${o.env}`);
+  assert.deepEqual(SETTINGS.map((s) => s.key).sort(), props);
+  for (const s of SETTINGS) {
+    assert.ok(helpText().includes(s.flag), `--help lists ${s.flag}`);
+    assert.ok(helpText().includes(s.env), `--help lists ${s.env}`);
   }
 });
 
-test('the README example config sets every setting and nothing else', () => {
-  const block = /A config file with every setting:\n\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
-  assert.ok(block, 'README has the example config block');
+test('docs/configuration.md documents every flag, variable and key, and none that bulb does not have', () => {
+  const tables = configuration.slice(configuration.indexOf('## Settings'), configuration.indexOf('## A config file'));
+  const rows = tables.split('\n').filter((l) => l.startsWith('| `'));
+  const documentedFlags = [...new Set(rows.flatMap((r) => [...r.matchAll(/`(-{1,2}[a-z][a-z-]*)/g)].map((m) => m[1]!)))].sort();
+  const flags = [...SETTINGS.map((s) => s.flag), ...COMMAND_FLAGS.flatMap((c) => (c.short ? [c.short, c.flag] : [c.flag]))].sort();
+  assert.deepEqual(documentedFlags, flags);
+  const documentedEnv = [...new Set(rows.flatMap((r) => [...r.matchAll(/`(BULB_[A-Z_]+)`/g)].map((m) => m[1]!)))].sort();
+  assert.deepEqual(documentedEnv, [...ENV_VARS].sort());
+  const documentedKeys = rows.map((r) => /^\| `([A-Za-z]+)` \|/.exec(r)?.[1]).filter((k): k is string => k !== undefined);
+  assert.deepEqual(documentedKeys, SETTINGS.map((s) => s.key));
+});
+
+test('the example config in docs/configuration.md sets every setting and nothing else, and bulb accepts it', async (t) => {
+  const block = /## A config file with every setting\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(configuration)?.[1];
+  assert.ok(block, 'docs/configuration.md has the example config block');
   const keys = block.split('\n').map((l) => /^([A-Za-z]+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined).sort();
   const settable = Object.keys(CONFIG_SCHEMA.properties).filter((k) => k !== 'adminToken').sort();
   assert.deepEqual(keys, settable);
+  const file = join(await tmpDir(t), 'bulb.yaml');
+  writeFileSync(file, block);
+  const r = await parseCommandLine({ argv: ['check', '--config', file], env: {}, cwd: '/' });
+  assert.equal(r.kind, 'check');
+});
+
+test('the README links to docs/configuration.md, and every flag it mentions is one bulb has (or another program\'s)', () => {
+  assert.ok(readme.includes('](docs/configuration.md)'), 'README links to docs/configuration.md');
+  const bulbFlags = new Set<string>([...SETTINGS.map((s) => s.flag), ...COMMAND_FLAGS.map((c) => c.flag)]);
+  const unknown = [...new Set([...readme.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]))]
+    .filter((f) => !bulbFlags.has(f) && !OTHER_PROGRAMS_FLAGS.has(f))
+    .sort();
+  assert.deepEqual(unknown, [], 'README mentions flags bulb does not have (if one belongs to another program, add it to OTHER_PROGRAMS_FLAGS)');
 });
 
 test('every error code is documented in the README, and the README documents no other', () => {

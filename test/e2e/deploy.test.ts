@@ -6,8 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { loadConfig } from '../../src/config/load.js';
-import { parseDuration } from '../../src/config/duration.js';
+import { parseCommandLine } from '../../src/cli/args.js';
+import { parseDuration } from '../../src/values.js';
 import { CONFIG_SCHEMA } from '../../src/config/schema.js';
 import type { Config } from '../../src/config/types.js';
 import { runBulb } from '../helpers/bulb.js';
@@ -40,7 +40,7 @@ function manifests(dir: string): Array<{ file: string; docs: Obj[] }> {
 
 /** bulb's Config for a container's command line and environment, as bulb itself would load it. */
 async function bulbConfig(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Config> {
-  const r = await loadConfig({ argv: args, env, cwd: '/' });
+  const r = await parseCommandLine({ argv: args, env, cwd: '/' });
   assert.equal(r.kind, 'run', `bulb ${args.join(' ')} runs bulb`);
   return (r as { config: Config }).config;
 }

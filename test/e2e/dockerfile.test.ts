@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../src/config/load.js';
+import { parseCommandLine } from '../../src/cli/args.js';
 import type { Config } from '../../src/config/types.js';
 
 // No Docker engine runs here, so the Dockerfile is kept correct by construction and by what can be checked
@@ -136,7 +136,7 @@ test('every file the Dockerfile copies from the build context exists and is not 
 
 async function cmdConfig(): Promise<Config> {
   const cmd = execForm(one('CMD'));
-  const r = await loadConfig({ argv: cmd, env: {}, cwd: '/app' });
+  const r = await parseCommandLine({ argv: cmd, env: {}, cwd: '/app' });
   assert.equal(r.kind, 'run');
   return (r as { config: Config }).config;
 }

@@ -34,6 +34,7 @@ test('the exposition parses, names every bulb metric with its type, and includes
       bulb_reconciles_total: 'counter',
       bulb_request_duration_seconds: 'histogram',
       bulb_requests_total: 'counter',
+      bulb_retries_refused_total: 'counter',
       bulb_retries_total: 'counter',
     },
   );
@@ -152,4 +153,21 @@ test('a source that cannot be read counts discovery errors and keeps its last su
   const sources = JSON.parse((await request(`${bulb.adminUrl}/sources`)).body) as { sources: Array<{ error: string | null; lastError: { message: string } | null; errors: number }> };
   assert.ok(sources.sources[0]!.error);
   assert.equal(sources.sources[0]!.lastError?.message, sources.sources[0]!.error);
+});
+
+test('attempts the retry budget keeps from being retried are counted by the backend that failed', async (t) => {
+  const bad = await startBackend('bad', { host: '127.0.0.2' });
+  const good = await startBackend('good', { host: '127.0.0.3' });
+  t.after(() => Promise.all([bad.close(), good.close()]));
+  bad.mode = { kind: 'status', status: 503 };
+  // Budget 0%: only the 10 retries per window that are always allowed; outlier detection off so `bad` stays in.
+  const bulb = await startBulb(t, ['--backend', bad.url, '--backend', good.url, '--retry-budget', '0', '--outlier-consecutive', '0', '--health-mode', 'off']);
+  for (let i = 0; i < 40; i++) await request(`${bulb.url}/`);
+  const m = await scrape(bulb);
+  const id = `${bad.host}:${bad.port}`;
+  assert.equal(sample(m, 'bulb_retries_total', { backend: id }), 10, 'the budget allows 10 per window');
+  // Every 503 from `bad` was either retried or refused (a retry always goes to `good`).
+  assert.ok(bad.seen.length > 10, `bad answered ${bad.seen.length}`);
+  assert.equal(sample(m, 'bulb_retries_refused_total', { backend: id }), bad.seen.length - 10, 'the rest were refused');
+  assert.equal(sample(m, 'bulb_retries_refused_total', { backend: `${good.host}:${good.port}` }), 0);
 });

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test, type TestContext } from 'node:test';
-import { DirectorySource, type DirectorySourceOptions, type SourceLogger } from '../../src/discovery/directory.js';
-import type { Snapshot } from '../../src/discovery/source.js';
+import { DirectorySource, type DirectorySourceOptions } from '../../src/discovery/directory/index.js';
+import type { Snapshot, SourceLogger } from '../../src/discovery/source.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface LogLine {
@@ -391,7 +391,7 @@ test('stop() is idempotent, emits nothing afterwards, and leaves no handle behin
   // In a child process: native, polling and missing-directory sources, each started then stopped. If any
   // timer or watcher were left, the child would stay alive (the resync interval alone is 30 s).
   const script = path.join(h.root, 'stop-check.mts');
-  const moduleUrl = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/discovery/directory.ts')).href;
+  const moduleUrl = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/discovery/directory/index.ts')).href;
   await writeFile(
     script,
     `import { DirectorySource } from ${JSON.stringify(moduleUrl)};

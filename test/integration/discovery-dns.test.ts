@@ -5,7 +5,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { DnsSource, type DnsSourceOptions } from '../../src/discovery/dns.js';
+import { DnsSource, type DnsSourceOptions } from '../../src/discovery/dns/source.js';
 import { query } from '../../src/discovery/dns/client.js';
 import type { Snapshot } from '../../src/discovery/source.js';
 import { startDnsmasq, ZONE } from '../helpers/dnsmasq.js';

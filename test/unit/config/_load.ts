@@ -1,10 +1,10 @@
-/** Shared helpers for the config tests: run loadConfig and get either its Config or the error it throws. */
+/** Shared helpers for the config tests: run parseCommandLine and get either its Config or the error it throws. */
 import assert from 'node:assert/strict';
-import { loadConfig, type LoadResult } from '../../../src/config/load.js';
+import { parseCommandLine, type CommandLine } from '../../../src/cli/args.js';
 import type { Config } from '../../../src/config/types.js';
 
-export async function load(argv: string[], env: NodeJS.ProcessEnv = {}, cwd = '/srv'): Promise<LoadResult> {
-  return loadConfig({ argv, env, cwd });
+export async function load(argv: string[], env: NodeJS.ProcessEnv = {}, cwd = '/srv'): Promise<CommandLine> {
+  return parseCommandLine({ argv, env, cwd });
 }
 
 /** The Config of a run (or check) result; fails the test for help/version. */
@@ -14,7 +14,7 @@ export async function config(argv: string[], env: NodeJS.ProcessEnv = {}, cwd = 
   return r.config;
 }
 
-/** The error loadConfig rejects with; asserts it is a BulbError with `code` and carries no stack lines in its message. */
+/** The error parseCommandLine rejects with; asserts it is a BulbError with `code` and carries no stack lines in its message. */
 export async function failure(
   code: 'BULB_E_INVALID_ARGUMENT' | 'BULB_E_INVALID_CONFIG',
   argv: string[],
@@ -22,7 +22,7 @@ export async function failure(
   cwd = '/srv',
 ): Promise<Error & { code: string; details?: readonly string[] }> {
   try {
-    await loadConfig({ argv, env, cwd });
+    await parseCommandLine({ argv, env, cwd });
   } catch (err) {
     assert.ok(err instanceof Error);
     const e = err as Error & { code: string; details?: readonly string[] };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DURATION_PATTERN, parseDuration } from '../../../src/config/duration.js';
+import { DURATION_PATTERN, parseDuration } from '../../../src/values.js';
 import { tmpDir } from '../../helpers/tmpdir.js';
 import { config, failure } from './_load.js';
 

@@ -150,3 +150,16 @@ test('duplicate keys and broken JSON are parse errors', async (t) => {
   const json = await failure('BULB_E_INVALID_CONFIG', ['--config', 'bad.json'], {}, dir);
   assert.match(json.details![0]!, /^bad\.json: line 3, column 1: Flow map must end with a \}/);
 });
+
+// Every whole-number setting shares one rule in the settings table, so a flag or variable (always text) is held
+// to the same bounds as a number in the file. --max-connections once slipped through: "5000000" was accepted.
+test('a whole number given as text is bounded like the same number in a file', async (t) => {
+  const e1 = await failure('BULB_E_INVALID_ARGUMENT', ['--max-connections', '5000000']);
+  assert.equal(e1.message, '--max-connections: "5000000" is not a whole number from 0 to 1000000');
+  const e2 = await failure('BULB_E_INVALID_ARGUMENT', [], { BULB_MAX_CONNECTIONS: '5000000' });
+  assert.equal(e2.message, 'BULB_MAX_CONNECTIONS: "5000000" is not a whole number from 0 to 1000000');
+  const file = join(await tmpDir(t), 'bulb.yaml');
+  await writeFile(file, 'maxConnections: 5000000\n');
+  const e3 = await failure('BULB_E_INVALID_CONFIG', ['--config', file]);
+  assert.deepEqual(e3.details, [`${file}: /maxConnections: must be a whole number from 0 to 1000000 (got 5000000)`]);
+});

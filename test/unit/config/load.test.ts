@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAddress, parseHashKey } from '../../../src/config/load.js';
+import { parseAddress, parseHashKey } from '../../../src/config/formats.js';
 import type { Config } from '../../../src/config/types.js';
 import { tmpDir } from '../../helpers/tmpdir.js';
 import { config, failure, load } from './_load.js';
@@ -37,6 +37,7 @@ const DEFAULT_CONFIG: Config = {
   sendTimeoutMs: 60_000,
   idleTimeoutMs: 75_000,
   maxConnections: 10000,
+  workers: 1,
   logLevel: 'info',
   configFile: undefined,
 };
@@ -129,6 +130,7 @@ test('every flag sets its setting', async () => {
     sendTimeoutMs: 60_000,
     idleTimeoutMs: 75_000,
     maxConnections: 10000,
+    workers: 1,
     logLevel: 'debug',
     configFile: undefined,
   });
@@ -156,6 +158,10 @@ test('every BULB_* variable sets its setting; lists are comma-separated', async 
     BULB_HEALTH_RISE: '3',
     BULB_OUTLIER_CONSECUTIVE: '7',
     BULB_OUTLIER_MAX_EJECTION_PERCENT: '34',
+    BULB_OUTLIER_UNEJECT_ON_CHECK: 'off',
+    BULB_REQUEST_TIMEOUT: '20s',
+    BULB_SEND_TIMEOUT: '0',
+    BULB_IDLE_TIMEOUT: '5s',
     BULB_LOG_LEVEL: 'silent',
   });
   assert.deepEqual(c, {
@@ -175,8 +181,11 @@ test('every BULB_* variable sets its setting; lists are comma-separated', async 
     hashKey: { kind: 'client-ip' },
     upstreamTimeoutMs: 1500,
     drainTimeoutMs: 0,
+    requestTimeoutMs: 20_000,
+    sendTimeoutMs: 0,
+    idleTimeoutMs: 5000,
     health: { mode: 'tcp', path: undefined, status: [204, 204], intervalMs: 2000, timeoutMs: 1000, rise: 3, fall: 3, initial: 'healthy' },
-    outlier: { consecutive: 7, baseEjectionMs: 30_000, maxEjectionPercent: 34 },
+    outlier: { consecutive: 7, baseEjectionMs: 30_000, maxEjectionPercent: 34, unejectOnCheck: false },
     logLevel: 'silent',
     configFile: undefined,
   });
@@ -389,4 +398,9 @@ test('retry, panic, slow-start and shutdown settings from flags, env and file, w
   assert.equal(tooMany.message, '--retries: "11" is not a whole number from 0 to 10');
   const pct = await failure('BULB_E_INVALID_ARGUMENT', [], { BULB_PANIC_THRESHOLD: '101' });
   assert.equal(pct.message, 'BULB_PANIC_THRESHOLD: "101" is not a whole number from 0 to 100');
+});
+
+test('--request-timeout shorter than --header-timeout is refused with both named', async () => {
+  await assert.rejects(config(['--header-timeout', '10s', '--request-timeout', '5s']), /requestTimeout \("5s"\) is shorter than headerTimeout \("10s"\)/);
+  assert.equal((await config(['--header-timeout', '10s', '--request-timeout', '0'])).requestTimeoutMs, 0);
 });

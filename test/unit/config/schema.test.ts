@@ -1,15 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { helpText } from '../../../src/cli/help.js';
-import {
-  BUILTIN_STRATEGIES,
-  COMMAND_FLAGS,
-  CONFIG_SCHEMA,
-  DEFAULTS,
-  ENV_VARS,
-  OPTIONS,
-  describeSetting,
-} from '../../../src/config/schema.js';
+import { COMMAND_FLAGS, helpText } from '../../../src/cli/help.js';
+import { BUILTIN_STRATEGIES } from '../../../src/config/formats.js';
+import { CONFIG_SCHEMA } from '../../../src/config/schema.js';
+import { DEFAULTS, ENV_VARS, SETTINGS } from '../../../src/config/settings.js';
 
 const schemaKeys = Object.keys(CONFIG_SCHEMA.properties);
 
@@ -28,27 +22,27 @@ test('every schema default comes from DEFAULTS, and DEFAULTS has nothing else', 
 });
 
 test('the options table and the schema list the same settings, both ways', () => {
-  assert.deepEqual(OPTIONS.map((o) => o.key), schemaKeys);
-  assert.equal(new Set(OPTIONS.map((o) => o.flag)).size, OPTIONS.length);
-  assert.equal(new Set(OPTIONS.map((o) => o.env)).size, OPTIONS.length);
-  for (const o of OPTIONS) {
+  assert.deepEqual(SETTINGS.map((o) => o.key), schemaKeys);
+  assert.equal(new Set(SETTINGS.map((o) => o.flag)).size, SETTINGS.length);
+  assert.equal(new Set(SETTINGS.map((o) => o.env)).size, SETTINGS.length);
+  for (const o of SETTINGS) {
     const prop = CONFIG_SCHEMA.properties[o.key];
     assert.equal(o.repeatable, 'type' in prop && prop.type === 'array', `${o.key}: repeatable exactly when the setting is a list`);
   }
 });
 
 test('ENV_VARS is every setting variable plus BULB_CONFIG', () => {
-  assert.deepEqual(ENV_VARS, [...OPTIONS.map((o) => o.env), 'BULB_CONFIG']);
+  assert.deepEqual(ENV_VARS, [...SETTINGS.map((o) => o.env), 'BULB_CONFIG']);
 });
 
 test('help mentions every option: flag, placeholder, env var, default, config key and description', () => {
   const help = helpText();
   const flat = help.replace(/\s+/g, ' ');
-  for (const o of OPTIONS) {
+  for (const o of SETTINGS) {
     assert.ok(help.includes(`${o.flag} ${o.value}`), `${o.flag} ${o.value}`);
     assert.ok(help.includes(o.env), o.env);
     assert.ok(help.includes(`[${o.key}]`), o.key);
-    assert.ok(flat.includes(describeSetting(o.key)), `description of ${o.key}`);
+    assert.ok(flat.includes(o.help), `description of ${o.key}`);
     const d = DEFAULTS[o.key];
     assert.ok(flat.includes(`Default: ${Array.isArray(d) || d === '' ? 'none' : String(d)}.`), `default of ${o.key}`);
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { Controller } from '../../../src/controller/controller.js';
 import type { BackendSpec, Snapshot } from '../../../src/discovery/source.js';
-import { Pool } from '../../../src/pool/pool.js';
+import { begin, newPool } from '../../helpers/plane.js';
 
 const log = pino({ level: 'silent' });
 const spec = (id: string, weight = 1, source = 'dir:/b'): BackendSpec => Object.freeze({ id, url: `http://${id}`, weight, source, origin: `${id}.json` });
@@ -11,7 +11,7 @@ const snap = (source: string, ...backends: BackendSpec[]): Snapshot => ({ source
 const tick = () => new Promise((r) => setImmediate(r));
 
 test('a burst of snapshots in one turn costs one reconcile', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const c = new Controller(pool, ['dir:/b'], log);
   for (let i = 1; i <= 50; i++) c.report(snap('dir:/b', ...Array.from({ length: i }, (_, k) => spec(`h${k}:1`))));
@@ -21,7 +21,7 @@ test('a burst of snapshots in one turn costs one reconcile', async (t) => {
 });
 
 test('an identical snapshot changes nothing and does not reconcile', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const c = new Controller(pool, ['dir:/b'], log);
   c.report(snap('dir:/b', spec('a:1')));
@@ -34,24 +34,24 @@ test('an identical snapshot changes nothing and does not reconcile', async (t) =
 });
 
 test('a weight change updates the backend in place, keeping its counters', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const c = new Controller(pool, ['dir:/b'], log);
   c.report(snap('dir:/b', spec('a:1', 1)));
   await tick();
   const b = pool.get('a:1')!;
-  const { done } = b.begin();
+  const { done } = begin(b);
   c.report(snap('dir:/b', spec('a:1', 5)));
   await tick();
   assert.equal(pool.get('a:1'), b, 'same object');
   assert.equal(b.weight, 5);
   assert.equal(b.inflight, 1, 'in-flight count survived the update');
-  assert.equal(b.requests, 1);
   done({});
+  assert.equal(b.requests, 1, 'the finished request is counted on the same object');
 });
 
 test('no backend is drained until every source has reported once', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const c = new Controller(pool, ['static', 'dir:/b'], log);
   c.report(snap('static', spec('a:1', 1, 'static')));
@@ -69,13 +69,13 @@ test('no backend is drained until every source has reported once', async (t) => 
 });
 
 test('a removed backend with requests in flight drains: out of rotation, removed when its last request ends', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 60_000 });
+  const pool = newPool({ drainTimeoutMs: 60_000 });
   t.after(() => pool.close());
   const c = new Controller(pool, ['dir:/b'], log);
   c.report(snap('dir:/b', spec('a:1'), spec('b:1')));
   await tick();
   const a = pool.get('a:1')!;
-  const { done } = a.begin();
+  const { done } = begin(a);
   c.report(snap('dir:/b', spec('b:1')));
   await tick();
   assert.equal(a.state, 'draining');
@@ -86,19 +86,19 @@ test('a removed backend with requests in flight drains: out of rotation, removed
 });
 
 test('a draining backend is forced out at the drain timeout', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 50 });
+  const pool = newPool({ drainTimeoutMs: 50 });
   t.after(() => pool.close());
   const events: string[] = [];
   pool.onEvent((e) => events.push(`${e.kind}:${e.backend.id}${e.kind === 'removed' ? `:${e.forced}` : ''}`));
   pool.add(spec('a:1'));
-  pool.get('a:1')!.begin();
+  begin(pool.get('a:1')!);
   pool.drain('a:1');
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(events, ['added:a:1', 'draining:a:1', 'removed:a:1:true']);
 });
 
 test('unhealthy backends are not routable, and health survives updates', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 50 });
+  const pool = newPool({ drainTimeoutMs: 50 });
   t.after(() => pool.close());
   pool.add(spec('a:1'));
   pool.add(spec('b:1'));

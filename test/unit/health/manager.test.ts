@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { BackendSpec } from '../../../src/discovery/source.js';
 import type { CheckSettings, HealthDefaults } from '../../../src/health/active.js';
 import { HealthManager } from '../../../src/health/index.js';
-import { Pool } from '../../../src/pool/pool.js';
+import { newPool } from '../../helpers/plane.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 const spec = (id: string, extra: Partial<BackendSpec> = {}): BackendSpec =>
@@ -13,7 +13,7 @@ const DEFAULTS: HealthDefaults = { mode: 'auto', path: undefined, status: [200, 
 const OUTLIER = { consecutive: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50, unejectOnCheck: true };
 
 function setup(t: import('node:test').TestContext, health: Partial<HealthDefaults> = {}) {
-  const pool = new Pool({ drainTimeoutMs: 50 });
+  const pool = newPool({ drainTimeoutMs: 50 });
   const up = new Map<string, boolean>();
   const probes: Array<{ url: string; settings: CheckSettings }> = [];
   const logs: Array<Record<string, unknown>> = [];

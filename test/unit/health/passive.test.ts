@@ -10,7 +10,7 @@ import {
   mayEject,
   type OutlierSettings,
 } from '../../../src/health/passive.js';
-import { Pool } from '../../../src/pool/pool.js';
+import { begin, newPool } from '../../helpers/plane.js';
 
 const spec = (id: string): BackendSpec => Object.freeze({ id, url: `http://${id}`, weight: 1, source: 'dir:/b', origin: `${id}.json` });
 const quiet = { info: () => {}, warn: () => {} };
@@ -63,7 +63,7 @@ test('max ejection percent: at most P% ejected, one always may be, a lone backen
 });
 
 function setup(t: import('node:test').TestContext, ids: string[], settings: Partial<OutlierSettings> = {}) {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   for (const id of ids) pool.add(spec(id));
   let now = 1_000_000;
@@ -77,7 +77,7 @@ function setup(t: import('node:test').TestContext, ids: string[], settings: Part
   });
   t.after(() => detector.stop());
   pool.onOutcome(detector.onOutcome);
-  const send = (id: string, outcome: { error?: string; status?: number }) => pool.get(id)!.begin().done(outcome);
+  const send = (id: string, outcome: { error?: string; status?: number }) => begin(pool.get(id)!).done(outcome);
   return { pool, detector, ejected, send, advance: (ms: number) => (now += ms), now: () => now };
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { Controller } from '../../../src/controller/controller.js';
 import type { BackendSpec, Snapshot } from '../../../src/discovery/source.js';
-import { Pool } from '../../../src/pool/pool.js';
+import { begin, newPool } from '../../helpers/plane.js';
 
 const log = pino({ level: 'silent' });
 const spec = (id: string, weight = 1): BackendSpec => Object.freeze({ id, url: `http://${id}`, weight, source: 'dir:/b', origin: `${id}.json` });
@@ -11,11 +11,11 @@ const snap = (...backends: BackendSpec[]): Snapshot => ({ source: 'dir:/b', back
 const tick = () => new Promise((r) => setImmediate(r));
 
 test('a backend drained by hand leaves rotation but stays in the pool with its counters', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1'));
   pool.add(spec('b:1'));
-  const { done } = a.begin();
+  const { done } = begin(a);
   const before = pool.routable;
 
   assert.equal(pool.setAdminDrained('a:1', true), a);
@@ -32,7 +32,7 @@ test('a backend drained by hand leaves rotation but stays in the pool with its c
 });
 
 test('draining twice is a no-op that keeps the routable array', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   pool.add(spec('a:1'));
   pool.add(spec('b:1'));
@@ -43,13 +43,13 @@ test('draining twice is a no-op that keeps the routable array', (t) => {
 });
 
 test('an unknown id is answered with undefined', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   assert.equal(pool.setAdminDrained('nope:1', true), undefined);
 });
 
 test('a reconcile (weight change, draining and coming back) does not undo a hand drain', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const c = new Controller(pool, ['dir:/b'], log);
   c.report(snap(spec('a:1'), spec('b:1')));
@@ -63,7 +63,7 @@ test('a reconcile (weight change, draining and coming back) does not undo a hand
   assert.deepEqual(pool.routable.map((b) => b.id), ['b:1']);
 
   // The source drops it while a request is in flight (so it drains instead of leaving), then names it again.
-  const { done } = pool.get('a:1')!.begin();
+  const { done } = begin(pool.get('a:1')!);
   c.report(snap(spec('b:1')));
   await tick();
   assert.equal(pool.get('a:1')?.state, 'draining');
@@ -76,7 +76,7 @@ test('a reconcile (weight change, draining and coming back) does not undo a hand
 });
 
 test('a backend that leaves the pool forgets its hand drain when a source adds it again', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const c = new Controller(pool, ['dir:/b'], log);
   c.report(snap(spec('a:1')));

@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BackendSpec } from '../../../src/discovery/source.js';
 import type { Backend } from '../../../src/pool/backend.js';
-import { Pool, type PoolEvent } from '../../../src/pool/pool.js';
+import type { PoolEvent } from '../../../src/pool/pool.js';
+import { begin, newPool } from '../../helpers/plane.js';
 
 const spec = (id: string): BackendSpec => Object.freeze({ id, url: `http://${id}`, weight: 1, source: 'dir:/b', origin: `${id}.json` });
 
 test('health has two independent causes; the backend is healthy only when neither holds', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1'));
   pool.add(spec('b:1'));
@@ -34,7 +35,7 @@ test('health has two independent causes; the backend is healthy only when neithe
 });
 
 test('setHealth with no change emits nothing and keeps the routable array', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   pool.add(spec('a:1'));
   let n = 0;
@@ -48,7 +49,7 @@ test('setHealth with no change emits nothing and keeps the routable array', (t) 
 });
 
 test('an ejection without an end lasts until cleared', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1'));
   pool.setHealth('a:1', false, 'ejected');
@@ -58,15 +59,15 @@ test('an ejection without an end lasts until cleared', (t) => {
 });
 
 test('every finished request reports its outcome to the pool listeners, once', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1'));
   const seen: Array<[string, unknown]> = [];
   pool.onOutcome((b: Backend, o) => seen.push([b.id, o]));
-  const first = a.begin();
+  const first = begin(a);
   first.done({ status: 503 });
   first.done({ status: 200 }); // a second call is ignored
-  a.begin().done({ error: 'ECONNRESET' });
-  a.begin().done({});
+  begin(a).done({ error: 'ECONNRESET' });
+  begin(a).done({});
   assert.deepEqual(seen, [['a:1', { status: 503 }], ['a:1', { error: 'ECONNRESET' }], ['a:1', {}]]);
 });

@@ -2,13 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../../src/config/load.js';
+import { parseCommandLine } from '../../../src/cli/args.js';
 import type { BackendSpec } from '../../../src/discovery/source.js';
 import { createLogger } from '../../../src/log.js';
 import { startBulb } from '../../../src/main.js';
 import type { Backend } from '../../../src/pool/backend.js';
-import { Pool } from '../../../src/pool/pool.js';
+import { begin, newPool, target } from '../../helpers/plane.js';
 import { leastTime, leastTimeCost } from '../../../src/strategies/least-time.js';
 import { tmpDir } from '../../helpers/tmpdir.js';
 
@@ -20,12 +22,12 @@ const req = { clientIp: '192.0.2.1', method: 'GET', url: '/', headers: {} };
 
 test('loadChanged is called after each change of inflight or ewmaMs, with the new values in place', (t) => {
   const seen: string[] = [];
-  const pool = new Pool({ drainTimeoutMs: 1000, loadChanged: (b) => seen.push(`${b.id} inflight=${b.inflight} ewma=${b.ewmaMs.toFixed(0)}`) });
+  const pool = newPool({ drainTimeoutMs: 1000, loadChanged: (b) => seen.push(`${b.id} inflight=${b.inflight} ewma=${b.ewmaMs.toFixed(0)}`) });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1'));
-  const first = a.begin();
-  const second = a.begin();
-  a.ewmaMs = 100;
+  const first = begin(a);
+  const second = begin(a);
+  target(a).ewmaMs = 100;
   first.responded();
   second.done({ error: 'ECONNRESET' });
   first.done({ status: 200 });
@@ -38,7 +40,7 @@ test('loadChanged is called after each change of inflight or ewmaMs, with the ne
 });
 
 test('a weight change and every slow-start step hand strategies a new routable array', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000, slowStartMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000, slowStartMs: 1000 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1', { weight: 4 }));
   let before = pool.routable;
@@ -56,20 +58,19 @@ test('a weight change and every slow-start step hand strategies a new routable a
 
 test('least-time wired to a pool follows requests begun and finished on real backends', (t) => {
   const strategy = leastTime();
-  const pool = new Pool({ drainTimeoutMs: 1000, loadChanged: (b) => strategy.loadChanged!(b) });
+  const pool = newPool({ drainTimeoutMs: 1000, loadChanged: (b) => strategy.loadChanged!(b) });
   t.after(() => pool.close());
-  // Some with a connection limit, so saturation also swaps the array under the strategy now and then.
-  for (let i = 0; i < 20; i++) pool.add(spec(`b${i}:1`, { weight: 1 + (i % 3), ...(i % 5 === 0 && { maxConnections: 2 }) }));
+  for (let i = 0; i < 20; i++) pool.add(spec(`b${i}:1`, { weight: 1 + (i % 3) }));
   let seed = 3;
   const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const open: Array<{ backend: Backend; responded: () => void; done: (o: { status: number }) => void; sampled?: true }> = [];
   for (let k = 0; k < 2_000; k++) {
     const routable = pool.routable;
-    const picked = strategy.pick(routable, req)!;
-    const min = Math.min(...routable.map(leastTimeCost));
+    const picked = strategy.pick(routable.map(target), req)!;
+    const min = Math.min(...routable.map((b) => leastTimeCost(target(b))));
     assert.equal(leastTimeCost(picked), min, `request ${k}: picked ${picked.id} at ${leastTimeCost(picked)}, minimum ${min}`);
     const backend = pool.get(picked.id)!;
-    open.push({ backend, ...backend.begin() });
+    open.push({ backend, ...begin(backend) });
     // Between picks, some requests get their response headers (a latency sample) and some finish, out of order,
     // so load falls as well as rises.
     while (open.length > 30 || (open.length > 0 && rand() < 0.6)) {
@@ -86,28 +87,28 @@ test('least-time wired to a pool follows requests begun and finished on real bac
   }
 });
 
-test('bulb wires the strategy\'s loadChanged to the pool; a custom hook that throws is logged once and the request goes on', async (t) => {
+test('bulb wires the strategy\'s loadChanged to the data plane; a custom hook that throws is logged once and the request goes on', async (t) => {
   const dir = await tmpDir(t);
   const mod = join(dir, 'throws.mjs');
   await writeFile(mod, `export default { name: 'throws', pick: (cs) => cs[0], loadChanged() { throw new Error('boom'); } };`);
-  const start = async (strategy: string, lines: string[] = []) => {
-    const r = await loadConfig({ argv: ['--strategy', strategy, '--listen', '127.0.0.1:0', '--admin', 'off'], env: {}, cwd: dir });
-    assert.equal(r.kind, 'run');
-    const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
-    const bulb = await startBulb(r.kind === 'run' ? r.config : assert.fail(), createLogger('error', sink));
-    t.after(() => bulb.shutdown('test'));
-    return bulb.pool.add(spec('a:1'));
-  };
-  assert.equal((await start('round-robin')).onLoadChanged, undefined, 'no hook, no call on the request path');
-  assert.equal(typeof (await start('least-time')).onLoadChanged, 'function');
+  const backend = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+  t.after(() => backend.close());
+  const r = await parseCommandLine({ argv: ['--strategy', mod, '--listen', '127.0.0.1:0', '--admin', 'off'], env: {}, cwd: dir });
+  assert.equal(r.kind, 'run');
   const lines: string[] = [];
-  const a = await start(mod, lines);
-  const first = a.begin();
-  const second = a.begin();
-  first.responded();
-  first.done({ status: 200 });
-  second.done({ status: 200 });
+  const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+  const bulb = await startBulb(r.kind === 'run' ? r.config : assert.fail(), createLogger('error', sink));
+  t.after(() => bulb.shutdown('test'));
+  const a = bulb.pool.add(spec('a:1', { url: `http://127.0.0.1:${(backend.address() as AddressInfo).port}` }));
+  await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(`http://127.0.0.1:${bulb.address.port}/`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'ok');
+  }
   assert.equal(a.inflight, 0);
+  assert.equal(a.requests, 2);
   const errors = lines.filter((l) => l.includes('loadChanged threw'));
   assert.equal(errors.length, 1, lines.join(''));
   assert.match(errors[0]!, /boom/);

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BackendSpec } from '../../../src/discovery/source.js';
-import { Pool } from '../../../src/pool/pool.js';
+import type { Pool } from '../../../src/pool/pool.js';
+import { begin, newPool, target } from '../../helpers/plane.js';
 
 const spec = (id: string, extra: Partial<BackendSpec> = {}): BackendSpec => Object.freeze({ id, url: `http://${id}`, weight: 4, source: 'dir:/b', origin: `${id}.json`, ...extra });
 const ids = (pool: Pool) => pool.routable.map((b) => b.id);
 
 test('panic mode: below the threshold every backend is routable; entering and leaving are reported once each', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000, panicThresholdPercent: 50 });
+  const pool = newPool({ drainTimeoutMs: 1000, panicThresholdPercent: 50 });
   t.after(() => pool.close());
   const events: string[] = [];
   pool.onPanic((panic, healthy, total) => events.push(`${panic}:${healthy}/${total}`));
@@ -28,7 +29,7 @@ test('panic mode: below the threshold every backend is routable; entering and le
 });
 
 test('panic off: with nothing healthy, nothing is routable', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   pool.add(spec('a:1'));
   pool.setHealth('a:1', false);
@@ -36,24 +37,29 @@ test('panic off: with nothing healthy, nothing is routable', (t) => {
   assert.equal(pool.panic, false);
 });
 
-test('maxConnections: at the limit a backend leaves routable, and comes back when a request finishes', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+test('maxConnections: at the limit a backend takes no further request, and takes one again when a request finishes', (t) => {
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   pool.add(spec('a:1', { maxConnections: 2 }));
   pool.add(spec('b:1'));
   const a = pool.get('a:1')!;
-  const first = a.begin();
+  const first = begin(a);
+  const second = begin(a);
+  assert.equal(a.inflight, 2);
+  // The limit is claimed atomically on the shared counter (every worker's requests count), not by leaving routable.
+  assert.equal(target(a).tryStart(), -1, 'a third request is refused');
+  assert.equal(a.inflight, 2, 'and a refused claim leaves no trace');
   assert.deepEqual(ids(pool), ['a:1', 'b:1']);
-  const second = a.begin();
-  assert.equal(a.saturated, true);
-  assert.deepEqual(ids(pool), ['b:1']);
   second.done({ status: 200 });
-  assert.deepEqual(ids(pool), ['a:1', 'b:1']);
+  const third = begin(a);
+  assert.equal(a.inflight, 2);
+  third.done({ status: 200 });
   first.done({ status: 200 });
+  assert.equal(a.inflight, 0);
 });
 
 test('slow start: a new backend\'s weight ramps up linearly to its configured weight', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000, slowStartMs: 1500 });
+  const pool = newPool({ drainTimeoutMs: 1000, slowStartMs: 1500 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1'));
   assert.ok(a.weight < 1, `starts low (${a.weight})`);
@@ -69,7 +75,7 @@ test('slow start: a new backend\'s weight ramps up linearly to its configured we
 });
 
 test('slow start: a backend that recovers ramps again; a backend file\'s slowStart overrides the default', async (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000, slowStartMs: 0 });
+  const pool = newPool({ drainTimeoutMs: 1000, slowStartMs: 0 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1', { slowStartMs: 600 }));
   const b = pool.add(spec('b:1'));
@@ -83,7 +89,7 @@ test('slow start: a backend that recovers ramps again; a backend file\'s slowSta
 });
 
 test('batch: routable is rebuilt once at the end of a batch of changes', (t) => {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   pool.add(spec('a:1'));
   const before = pool.routable;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan } from '../../../src/controller/plan.js';
 import type { BackendSpec } from '../../../src/discovery/source.js';
-import { Pool } from '../../../src/pool/pool.js';
+import type { Pool } from '../../../src/pool/pool.js';
+import { newPool as planePool } from '../../helpers/plane.js';
 
 function spec(id: string, priority: number | undefined, source = 'dns-srv:_http._tcp.web'): BackendSpec {
   return Object.freeze({ id, url: `http://${id}`, weight: 1, source, origin: 'test', ...(priority === undefined ? {} : { priority }) });
@@ -13,7 +14,7 @@ function routable(pool: Pool): string[] {
 }
 
 function newPool(t: import('node:test').TestContext): Pool {
-  const pool = new Pool({ drainTimeoutMs: 1000 });
+  const pool = planePool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   return pool;
 }

@@ -1,4 +1,4 @@
-import { BUILTIN_STRATEGIES } from '../../../src/config/schema.js';
+import { BUILTIN_STRATEGIES } from '../../../src/config/formats.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidStrategyError } from '../../../src/errors.js';

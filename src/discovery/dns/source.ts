@@ -7,7 +7,7 @@
  * Resolution runs on its own timer, never on the request path. Timing and failures, modelled on grpc-go's DNS
  * resolver (internal/resolver/dns):
  *  - after an answer, look again when its TTL runs out (the smallest TTL of the records used, read from the DNS
- *    message; see `dns/client.ts`), clamped to [minIntervalMs, maxIntervalMs];
+ *    message; see `client.ts`), clamped to [minIntervalMs, maxIntervalMs];
  *  - a timeout, SERVFAIL/REFUSED or network error keeps the last-known-good backends, sets the snapshot's
  *    `error`, logs one warning per failure streak, and retries with exponential backoff capped at maxIntervalMs;
  *  - NXDOMAIN or no records (a service scaled to zero) is an authoritative answer, but it empties a non-empty set
@@ -17,9 +17,9 @@
  */
 import { isIP } from 'node:net';
 import type { Answer, RecordType } from 'dns-packet';
-import { parseBackendUrl } from './backend-url.js';
-import type { SourceLogger } from './directory.js';
-import { DnsQueryError, query, serverText, type QueryOptions } from './dns/client.js';
+import { parseBackendUrl } from '../../values.js';
+import type { BackendSpec, DiscoverySource, Snapshot, SnapshotListener, SourceLogger, SourceProblem } from '../source.js';
+import { DnsQueryError, query, serverText, type QueryOptions } from './client.js';
 import {
   addressesOf,
   backoffMs,
@@ -28,9 +28,8 @@ import {
   refreshDelayMs,
   srvBackends,
   srvRecordsOf,
-} from './dns/records.js';
-import { readResolvConf, searchCandidates, type DnsServer } from './dns/resolv-conf.js';
-import type { BackendSpec, DiscoverySource, Snapshot, SnapshotListener, SourceProblem } from './source.js';
+} from './records.js';
+import { readResolvConf, searchCandidates, type DnsServer } from './resolv-conf.js';
 
 /** What one DNS source follows. */
 export type DnsTarget =

@@ -1,0 +1,106 @@
+import type http from 'node:http';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Reporter } from '../pool/snapshot.js';
+import { Proxy } from '../proxy/proxy.js';
+import { createTrafficServer } from '../proxy/server.js';
+import type { Strategy } from '../strategies/strategy.js';
+import { DataPool } from './data-pool.js';
+import { DEFAULT_AGENT_SETTINGS, type Target } from './target.js';
+
+/** One data plane: the pool view, the proxy and the traffic listener, in whichever thread runs it. */
+export interface DataPlane {
+  readonly pool: DataPool;
+  readonly proxy: Proxy;
+  readonly traffic: http.Server;
+  /** True once shutdown began: responses carry `Connection: close`. */
+  draining: boolean;
+}
+
+/**
+ * The strategy's `loadChanged`, as the data plane calls it from `Target.tryStart/responded/finish`. A custom
+ * module's hook that throws must not break the request it is reporting on, so the error is logged (the first
+ * one only: it would repeat three times per request) and the request goes on.
+ */
+function loadReporter(strategy: Strategy, log: Logger): (target: Target) => void {
+  let reported = false;
+  return (target) => {
+    try {
+      strategy.loadChanged!(target);
+    } catch (err) {
+      if (reported) return;
+      reported = true;
+      log.error({ err: err instanceof Error ? err.message : String(err), strategy: strategy.name }, 'strategy loadChanged threw; further errors from it are not logged');
+    }
+  };
+}
+
+export function buildDataPlane(opts: {
+  readonly config: Config;
+  readonly strategy: Strategy;
+  readonly log: Logger;
+  readonly reporter: Reporter;
+  readonly counters: Int32Array;
+  readonly stride: number;
+  readonly worker: number;
+}): DataPlane {
+  const { config, strategy, log, reporter } = opts;
+  const pool = new DataPool({
+    counters: opts.counters,
+    stride: opts.stride,
+    worker: opts.worker,
+    reporter,
+    // A connection that cannot be established within the upstream timeout is an upstream timeout (504).
+    agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs },
+    ...(strategy.loadChanged && { loadChanged: loadReporter(strategy, log) }),
+  });
+  const proxy = new Proxy({
+    pool,
+    strategy,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    retries: config.retries,
+    retryBudgetPercent: config.retryBudgetPercent,
+    retryBodyLimit: config.retryBodyLimit,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    sendTimeoutMs: config.sendTimeoutMs,
+    log,
+    reporter,
+  });
+  const plane: DataPlane = {
+    pool,
+    proxy,
+    traffic: createTrafficServer({
+      proxy,
+      headerTimeoutMs: config.headerTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxConnections: config.maxConnections,
+      draining: () => plane.draining,
+    }),
+    draining: false,
+  };
+  return plane;
+}
+
+/**
+ * Stops one data plane: no new connections, idle ones closed, in-flight requests (and tunnels) given until
+ * `deadline` (epoch ms), then everything cut. Resolves true when all finished in time.
+ */
+export async function stopDataPlane(plane: DataPlane, deadline: number): Promise<boolean> {
+  const { traffic, pool } = plane;
+  const closed = new Promise<void>((r) => traffic.close(() => r()));
+  traffic.closeIdleConnections();
+  let drained = true;
+  while (pool.inflightHere() > 0) {
+    if (Date.now() >= deadline) {
+      drained = false;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  traffic.closeAllConnections();
+  await closed;
+  plane.proxy.close();
+  pool.close();
+  return drained;
+}

@@ -1,0 +1,176 @@
+import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import type { Pool as UndiciPoolType } from 'undici';
+import { DEFAULT_DECAY_MS, DEFAULT_RTT_MS, peakEwma } from '../pool/load.js';
+import type { Outcome, TargetSnapshot } from '../pool/snapshot.js';
+
+/** Connection settings shared by every backend's connection pool. */
+export interface AgentSettings {
+  /**
+   * Idle keep-alive sockets are closed after this long. It must stay below the backends' own idle timeout
+   * (Node's default is 5 s) so bulb, not the backend, closes idle sockets; otherwise a request can be written
+   * onto a socket the backend is closing at that moment. A backend announcing a shorter `Keep-Alive: timeout=`
+   * gets that, less a second.
+   */
+  readonly idleTimeoutMs: number;
+  /** Giving up on establishing a connection (the request then fails as a timeout: 504). */
+  readonly connectTimeoutMs: number;
+}
+
+export const DEFAULT_AGENT_SETTINGS: AgentSettings = { idleTimeoutMs: 4_000, connectTimeoutMs: 10_000 };
+
+/**
+ * undici's Pool class alone. `import { Pool } from 'undici'` loads all of undici (fetch, WebSocket, caches,
+ * mocks: 50 ms and ~6 MB at start-up) for the one class bulb uses, through `dispatch` only. undici has no
+ * `exports` map, so its file is reachable; a major upgrade that moves it fails at start, loudly.
+ */
+const UndiciPool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPoolType;
+type UndiciPool = UndiciPoolType;
+
+/** What a target tells its data-plane pool (which tells the strategy and the controller). */
+export interface TargetHost {
+  /** Right after `inflight` or `ewmaMs` changed (the strategy's `loadChanged`). */
+  loadChanged(target: Target): void;
+  /** Once per finished attempt, after the counters changed. */
+  finished(target: Target, outcome: Outcome): void;
+}
+
+/**
+ * A backend as one data-plane thread sees it: what strategies read (`Candidate`), its keep-alive connections,
+ * and the pick-then-report-back calls the proxy makes. Its in-flight count is the shared one (load-slots.ts),
+ * so every worker's strategy sees every worker's requests; its latency estimate is this worker's own.
+ */
+export class Target {
+  readonly id: string;
+  url: string;
+  weight: number;
+  maxConnections: number | undefined;
+  slot: number;
+  /** Peak-EWMA of time to response headers, in ms, as this worker measured it. */
+  ewmaMs = DEFAULT_RTT_MS;
+  /** Made on first use: most backends never carry a WebSocket, and an empty Set is ~180 bytes. */
+  private tunnelSet: Set<Duplex> | undefined;
+  private lastSampleAt = 0;
+  private pool: UndiciPool | undefined;
+  /** The origin `pool` was made for: an update that changes the URL's origin gets a new pool. */
+  private poolOrigin = '';
+  /** Index of the shared total and of this worker's share (see load-slots.ts). */
+  private total: number;
+  private mine: number;
+
+  constructor(
+    s: TargetSnapshot,
+    private readonly counters: Int32Array,
+    private readonly stride: number,
+    private readonly worker: number,
+    private readonly host: TargetHost,
+    private readonly agentSettings: AgentSettings,
+  ) {
+    this.id = s.id;
+    this.url = s.url;
+    this.weight = s.weight;
+    this.maxConnections = s.maxConnections;
+    this.slot = s.slot;
+    this.total = s.slot * stride;
+    this.mine = this.total + 1 + worker;
+  }
+
+  /** Takes a newer snapshot's values; the connections, latency estimate and tunnels stay. */
+  update(s: TargetSnapshot): void {
+    this.url = s.url;
+    this.weight = s.weight;
+    this.maxConnections = s.maxConnections;
+    if (s.slot !== this.slot) {
+      this.slot = s.slot;
+      this.total = s.slot * this.stride;
+      this.mine = this.total + 1 + this.worker;
+    }
+  }
+
+  /** Requests in flight to this backend from every worker. */
+  get inflight(): number {
+    return Atomics.load(this.counters, this.total);
+  }
+
+  /** Open WebSocket tunnels through this backend (from this worker); closed when the backend is removed. */
+  get tunnels(): Set<Duplex> {
+    this.tunnelSet ??= new Set();
+    return this.tunnelSet;
+  }
+
+  /**
+   * This backend's keep-alive connection pool (undici), made on first use so that a pool of thousands of
+   * backends that never get traffic costs nothing. Connections are not capped here (`maxConnections` caps
+   * requests in flight); the pool hands a request to the first idle connection, so surplus connections sit idle
+   * and expire instead of all being kept warm just enough to race the backend's idle timeout.
+   */
+  get dispatcher(): UndiciPool {
+    const origin = this.url;
+    if (this.pool !== undefined && this.poolOrigin === origin) return this.pool;
+    // The URL changed in place (same id): let the old pool finish what it has, then close.
+    if (this.pool !== undefined) void this.pool.close().catch(() => {});
+    const settings = this.agentSettings;
+    this.pool = new UndiciPool(new URL(origin).origin, {
+      connections: null,
+      pipelining: 1,
+      keepAliveTimeout: settings.idleTimeoutMs,
+      keepAliveMaxTimeout: settings.idleTimeoutMs,
+      keepAliveTimeoutThreshold: 1_000,
+      connectTimeout: settings.connectTimeoutMs,
+      // bulb's own timeouts apply per request (headers) and on the client side (body); a long download is fine.
+      bodyTimeout: 0,
+    });
+    this.poolOrigin = origin;
+    return this.pool;
+  }
+
+  /**
+   * Pick, then report back: call when a request is about to be sent to this backend. Returns the start time to
+   * hand to `responded`, or -1 when the backend is at its `maxConnections` across all workers (then nothing was
+   * counted and the caller picks again). Every successful `tryStart` must be followed by exactly one `finish`.
+   */
+  tryStart(): number {
+    const c = this.counters;
+    const before = Atomics.add(c, this.total, 1);
+    const max = this.maxConnections;
+    if (max !== undefined && before >= max) {
+      // Another worker got the last place first; the check and the claim are one atomic step.
+      Atomics.sub(c, this.total, 1);
+      return -1;
+    }
+    Atomics.add(c, this.mine, 1);
+    this.host.loadChanged(this);
+    return performance.now();
+  }
+
+  /** Response headers arrived: the latency sample least-time compares. */
+  responded(started: number): void {
+    const now = performance.now();
+    const elapsed = this.lastSampleAt === 0 ? DEFAULT_DECAY_MS : now - this.lastSampleAt;
+    this.ewmaMs = peakEwma(this.ewmaMs, now - started, elapsed, DEFAULT_DECAY_MS);
+    this.lastSampleAt = now;
+    this.host.loadChanged(this);
+  }
+
+  /** The attempt is over (exactly once per `tryStart`; the caller keeps that promise). */
+  finish(outcome: Outcome): void {
+    const c = this.counters;
+    Atomics.sub(c, this.mine, 1);
+    Atomics.sub(c, this.total, 1);
+    this.host.loadChanged(this);
+    this.host.finished(this, outcome);
+  }
+
+  /** Close idle connections and refuse new requests; in-flight ones and tunnels are destroyed too when `force`. */
+  close(force: boolean): void {
+    const pool = this.pool;
+    this.pool = undefined;
+    if (force) {
+      if (pool !== undefined) void pool.destroy().catch(() => {});
+      if (this.tunnelSet !== undefined) for (const t of this.tunnelSet) t.destroy();
+    }
+    // In-flight requests keep their connections until they finish; idle ones close now.
+    else if (pool !== undefined) void pool.close().catch(() => {});
+  }
+}
