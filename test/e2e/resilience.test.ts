@@ -8,6 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { startBackends } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
 import { closedPort, request } from '../helpers/http.js';
+import { parseExposition, sample } from '../helpers/prom.js';
 import { backendFile, tmpDir } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -71,10 +72,16 @@ test('the retry budget caps retries when the whole pool is failing', async (t) =
   const bulb = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, '--retry-budget', '20', '--outlier-consecutive', '0']);
   for (let i = 0; i < 80; i++) assert.equal((await request(`${bulb.url}/${i}`)).status, 503);
   const hits = a!.seen.length + b!.seen.length;
-  // 80 requests; without a budget each would try both backends (160 hits). 20% of 80 = 16 retries at most
-  // (the floor is 10 per window).
-  assert.ok(hits <= 80 + 16, `${hits} backend hits for 80 requests`);
-  assert.ok(hits > 40, 'some retries were allowed');
+  const retries = hits - 80;
+  // 80 requests; without a budget each would try both backends (80 retries), with no retry at all there are
+  // none. 20% of 80 = 16 retries at most; the floor of 10 per window lets at least 10 through.
+  assert.ok(retries <= 16, `${retries} retries for 80 requests: the budget caps them`);
+  assert.ok(retries >= 10, `${retries} retries: the budget's floor was allowed`);
+  const metrics = parseExposition((await request(`${bulb.adminUrl}/metrics`)).body);
+  const counted = [a!, b!].reduce((n, x) => n + (sample(metrics, 'bulb_retries_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
+  const refused = [a!, b!].reduce((n, x) => n + (sample(metrics, 'bulb_retries_refused_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
+  assert.equal(counted, retries, 'bulb_retries_total counts exactly the extra backend hits');
+  assert.equal(refused, 80 - retries, 'every other request was refused a retry by the budget');
   await bulb.waitForLog((l) => l.msg === 'retry budget spent; not retrying');
 });
 
