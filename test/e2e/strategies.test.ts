@@ -92,10 +92,15 @@ test('consistent-hash by header: a key stays on one backend; --hash-key header:N
 
 test('a custom strategy module from examples/ is loaded by path', async (t) => {
   const mod = fileURLToPath(new URL('../../examples/strategies/pin-by-header.mjs', import.meta.url));
-  const { bulb } = await pool(t, [1, 1, 1], ['--strategy', mod]);
+  const { bulb, list } = await pool(t, [1, 1, 1], ['--strategy', mod]);
   const started = await bulb.waitForLog((l) => l.msg === 'bulb started');
-  assert.notEqual(started['strategy'], 'round-robin');
-  // Every request is answered by some backend of the pool.
-  const seq = await sequence(bulb, 6);
-  for (const s of seq) assert.ok(['a', 'b', 'c'].includes(s), s);
+  assert.equal(started['strategy'], 'pin-by-header', 'the module\'s own name');
+  // The module's one behaviour round robin does not have: a request naming a backend in X-Backend reaches only
+  // that backend, every time. A bulb that ignored the module would spread these over a, b and c.
+  const [, b, c] = list;
+  assert.deepEqual(await sequence(bulb, 6, { 'x-backend': b!.url }), ['b', 'b', 'b', 'b', 'b', 'b']);
+  assert.deepEqual(await sequence(bulb, 6, { 'x-backend': `${c!.host}:${c!.port}` }), ['c', 'c', 'c', 'c', 'c', 'c']);
+  // Without the header (or with a name not in the pool) it falls back to round robin.
+  assert.deepEqual(count(await sequence(bulb, 6)), { a: 2, b: 2, c: 2 });
+  assert.deepEqual(count(await sequence(bulb, 6, { 'x-backend': 'http://127.0.0.99:1' })), { a: 2, b: 2, c: 2 });
 });
