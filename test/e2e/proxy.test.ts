@@ -5,8 +5,8 @@ import net from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
-import { startBackend } from '../helpers/backend.js';
-import { startBulb } from '../helpers/bulb.js';
+import { startBackend, startBackends } from '../helpers/backend.js';
+import { startBulb, warnings } from '../helpers/bulb.js';
 import { closedPort, rawRequest, request } from '../helpers/http.js';
 
 function assertNoStack(body: string): void {
@@ -141,6 +141,25 @@ test('request bodies and methods pass through unchanged', async (t) => {
   const seen = JSON.parse(r.body) as { body: string };
   assert.equal(seen.body.length, 100_000);
   assert.equal(b.seen[0]!.method, 'PUT');
+});
+
+test('a happy path logs no warning or error: GETs, HEADs, small and streamed bodies, keep-alive and fresh connections', async (t) => {
+  const [a, b] = await startBackends(t, 'a', 'b');
+  const bulb = await startBulb(t, ['--backend', a!.url, '--backend', b!.url]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  t.after(() => agent.destroy());
+  const replies = await Promise.all([
+    ...Array.from({ length: 40 }, (_, i) => request(`${bulb.url}/get/${i}`, { agent })),
+    ...Array.from({ length: 10 }, () => request(`${bulb.url}/fresh`, { agent: false })),
+    ...Array.from({ length: 5 }, () => request(`${bulb.url}/head`, { method: 'HEAD', agent })),
+    ...Array.from({ length: 5 }, () => request(`${bulb.url}/echo`, { method: 'POST', body: 'small', agent })),
+    // Over --retry-body-limit: streamed to the backend.
+    ...Array.from({ length: 3 }, () => request(`${bulb.url}/echo`, { method: 'PUT', body: 'x'.repeat(200_000), agent })),
+  ]);
+  assert.deepEqual([...new Set(replies.map((r) => r.status))], [200]);
+  // Give asynchronous warnings (a socket error after the response) a moment to show.
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(warnings(bulb), [], 'no warn or error log lines');
 });
 
 test('connections to backends are reused (keep-alive)', async (t) => {

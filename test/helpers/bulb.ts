@@ -91,6 +91,11 @@ export async function startBulb(
   };
 }
 
+/** Log lines at warn level or above (and anything that is not JSON): a happy path must have none. */
+export function warnings(bulb: RunningBulb): LogLine[] {
+  return bulb.logs.filter((l) => l.level === 'warn' || l.level === 'error' || l.level === 'fatal' || l.level === 'raw');
+}
+
 /** Runs the bulb CLI to completion (for `check`, `--help`, bad flags) and returns what it printed. */
 export function runBulb(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
