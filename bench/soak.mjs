@@ -9,6 +9,12 @@
 //   npm run soak                         # 30 minutes
 //   npm run soak -- --duration 10m       # shorter
 //   npm run soak -- --slowloris 20 --slow-readers 5   # the hostile mix (these are the defaults; 0 turns off)
+//   npm run soak -- --workers 2 --kill-worker-every 60s  # two data-plane workers; one is killed now and then
+//
+// A worker is killed the way one dies in production: an uncaught exception in its thread (a custom strategy,
+// round robin otherwise, throws out of band on a request carrying `x-crash`). Requests in flight on that worker
+// at that moment die with it; they are counted apart ("lost with a killed worker"), every other error fails
+// the run.
 //
 // Only loopback addresses are used; every process started here is killed by PID at the end.
 import http from 'node:http';
@@ -67,6 +73,8 @@ async function main() {
   const slowloris = Number(flag('--slowloris', '20'));
   const slowReaders = Number(flag('--slow-readers', '5'));
   const port = Number(flag('--port', '18180'));
+  const workers = Number(flag('--workers', '1'));
+  const killEveryMs = workers > 1 ? parseDuration(flag('--kill-worker-every', '0')) : 0;
   const sampleMs = Math.min(60_000, Math.max(5_000, durationMs / 30));
   const dir = mkdtempSync(join(tmpdir(), 'bulb-soak-'));
   const children = new Set();
@@ -76,7 +84,7 @@ async function main() {
   process.on('exit', kill);
   process.on('SIGINT', () => process.exit(130));
 
-  const backends = [2, 3, 4, 5].map((n, i) => ({ name: `b${i}`, host: `127.0.0.${n}`, port: 18200 + i, proc: undefined }));
+  const backends = [2, 3, 4, 5].map((n, i) => ({ name: `b${i}`, host: `127.0.0.${n}`, port: port + 20 + i, proc: undefined }));
   const startBackend = (b) =>
     new Promise((resolve, reject) => {
       const p = spawn(process.execPath, [SELF, '--backend', b.host, String(b.port), b.name], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -94,9 +102,20 @@ async function main() {
   for (const b of backends) writeBackend(b);
 
   const bin = fileURLToPath(new URL('../dist/src/cli/bin.js', import.meta.url));
+  const extra = [];
+  if (workers > 1) extra.push('--workers', String(workers));
+  if (killEveryMs > 0) {
+    const mod = join(dir, '..', `bulb-soak-crashy-${process.pid}.mjs`);
+    writeFileSync(
+      mod,
+      "let i = 0;\nexport default { name: 'crashy-round-robin', pick(cs, req) { if (req.headers['x-crash']) setImmediate(() => { throw new Error('soak: worker killed on purpose'); }); return cs[i++ % cs.length]; } };\n",
+    );
+    process.on('exit', () => rmSync(mod, { force: true }));
+    extra.push('--strategy', mod);
+  }
   const bulb = spawn(
     process.execPath,
-    [bin, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${port + 1}`, '--watch-dir', dir, '--health-interval', '500ms', '--health-fall', '2', '--log-level', 'warn', '--header-timeout', '5s', '--send-timeout', '10s'],
+    [bin, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${port + 1}`, '--watch-dir', dir, '--health-interval', '500ms', '--health-fall', '2', '--log-level', 'warn', '--header-timeout', '5s', '--send-timeout', '10s', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   children.add(bulb);
@@ -115,7 +134,9 @@ async function main() {
   await new Promise((r) => setTimeout(r, 1500));
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  const stats = { ok: 0, errors: 0, byKind: {} };
+  const stats = { ok: 0, errors: 0, byKind: {}, lostWithWorker: 0, kills: 0 };
+  // Requests that fail within this window after a worker kill are counted as lost with it.
+  let killedAt = -Infinity;
   let stop = false;
   const get = () =>
     new Promise((resolve) => {
@@ -128,8 +149,10 @@ async function main() {
     });
   const client = async () => {
     while (!stop) {
+      const sent = Date.now();
       const r = await get();
       if (r === 'ok') stats.ok++;
+      else if (sent <= killedAt + 100 && Date.now() >= killedAt) stats.lostWithWorker++;
       else {
         stats.errors++;
         stats.byKind[r] = (stats.byKind[r] ?? 0) + 1;
@@ -139,7 +162,7 @@ async function main() {
   const loops = Array.from({ length: clients }, client);
 
   // Slowloris: a header line every second, never finishing; bulb must answer 408 and close. Then again.
-  const hostile = { lorisCut: 0, lorisNo408: 0, readersCut: 0, readersWhole: 0 };
+  const hostile = { lorisCut: 0, lorisNo408: 0, lorisLostWithWorker: 0, readersCut: 0, readersWhole: 0 };
   const loris = async () => {
     while (!stop) {
       await new Promise((resolve) => {
@@ -153,6 +176,7 @@ async function main() {
         s.once('close', () => {
           clearInterval(drip);
           if (got.startsWith('HTTP/1.1 408 ')) hostile.lorisCut++;
+          else if (Date.now() - killedAt < 1000) hostile.lorisLostWithWorker++;
           else if (!stop) hostile.lorisNo408++;
           resolve();
         });
@@ -185,6 +209,15 @@ async function main() {
       });
     }
   };
+  const killer =
+    killEveryMs > 0
+      ? setInterval(() => {
+          killedAt = Date.now();
+          stats.kills++;
+          const req = http.get({ host: '127.0.0.1', port, path: '/crash', headers: { 'x-crash': '1' }, agent: false }, (res) => res.resume());
+          req.on('error', () => {});
+        }, killEveryMs)
+      : undefined;
   const hostileLoops = [...Array.from({ length: slowloris }, loris), ...Array.from({ length: slowReaders }, reader)];
 
   // Churn: one action every 2 s. Each round of five picks the next backend and puts it through: a weight
@@ -223,6 +256,7 @@ async function main() {
   await new Promise((r) => setTimeout(r, durationMs));
   clearInterval(churn);
   clearInterval(sampler);
+  clearInterval(killer);
   sample();
   stop = true;
   await Promise.all(loops);
@@ -251,11 +285,12 @@ async function main() {
   if (fdGrowth > 20) failures.push(`open descriptors grew by ${fdGrowth.toFixed(1)} from the middle to the last third`);
 
   const rows = samples.map((s) => `| ${s.t} | ${s.ok} | ${s.errors} | ${s.rssMb.toFixed(1)} | ${s.fds} |`);
-  console.log(`## Soak: ${(durationMs / 60000).toFixed(1)} min, ${clients} keep-alive clients, ${slowloris} slowloris and ${slowReaders} slow-reader connections, ${step} churn actions (rewrite, remove, re-add, SIGKILL, restart), ${new Date().toISOString().slice(0, 10)}, single process`);
+  console.log(`## Soak: ${(durationMs / 60000).toFixed(1)} min, ${clients} keep-alive clients, ${slowloris} slowloris and ${slowReaders} slow-reader connections, ${step} churn actions (rewrite, remove, re-add, SIGKILL, restart), ${new Date().toISOString().slice(0, 10)}, ${workers > 1 ? `${workers} workers` : 'single process'}`);
   console.log('\n| t (s) | ok requests | errors | bulb RSS (MB) | open fds |\n| --- | --- | --- | --- | --- |');
   console.log(rows.join('\n'));
   console.log(`\n${stats.ok} requests, ${stats.errors} errors, ${warnings} warning lines from bulb; RSS ${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MB and fds ${fdGrowth >= 0 ? '+' : ''}${fdGrowth.toFixed(1)} from the middle to the last third.`);
-  console.log(`Hostile: ${hostile.lorisCut} slowloris connections cut off with 408 (${hostile.lorisNo408} without); ${hostile.readersCut} slow readers cut off at the send timeout (${hostile.readersWhole} got everything).`);
+  if (workers > 1) console.log(`Workers: ${workers}; ${stats.kills} killed on purpose; ${stats.lostWithWorker} requests lost with a killed worker (in flight on it when it died).`);
+  console.log(`Hostile: ${hostile.lorisCut} slowloris connections cut off with 408 (${hostile.lorisNo408} without, ${hostile.lorisLostWithWorker} closed by a worker's death); ${hostile.readersCut} slow readers cut off at the send timeout (${hostile.readersWhole} got everything).`);
   console.log(`bulb log lines by message: ${JSON.stringify(byMsg)}`);
   console.log(failures.length ? `FAIL: ${failures.join('; ')}` : 'PASS');
   process.exitCode = failures.length ? 1 : 0;
