@@ -157,3 +157,24 @@ test('consecutive 0 turns outlier detection off', (t) => {
   for (let i = 0; i < 20; i++) send('a:1', { status: 503 });
   assert.equal(pool.get('a:1')!.healthy, true);
 });
+
+for (const unejectOnCheck of [true, false]) {
+  test(`a passing active check ${unejectOnCheck ? 'ends' : 'does not end'} an ejection with unejectOnCheck ${unejectOnCheck}; the multiplier is kept`, (t) => {
+    const { pool, detector, send, advance } = setup(t, ['a:1', 'b:1', 'c:1'], { unejectOnCheck });
+    for (let i = 0; i < 3; i++) send('a:1', { status: 503 });
+    const a = pool.get('a:1')!;
+    assert.equal(a.unhealthyReason, 'ejected');
+    advance(1000);
+    detector.checkPassed(a);
+    assert.equal(a.healthy, unejectOnCheck);
+    assert.equal(a.ejectedUntil === undefined, unejectOnCheck);
+    if (!unejectOnCheck) return;
+    // Failing again at once: the second ejection lasts 2 × base, as if the first had run its course.
+    for (let i = 0; i < 3; i++) send('a:1', { status: 503 });
+    assert.equal(a.ejections, 2);
+    assert.equal(a.ejectedUntil! - 1_001_000, 120_000);
+    // A check passing on a backend that is not ejected changes nothing.
+    detector.checkPassed(pool.get('b:1')!);
+    assert.equal(pool.get('b:1')!.healthy, true);
+  });
+}
