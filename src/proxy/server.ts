@@ -116,10 +116,13 @@ export function createTrafficServer(opts: TrafficServerOptions): http.Server {
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // A request timeout while a request is in progress (its body still arriving): the proxy answers 408 if it
-    // still can and releases the upstream request.
+    // still can and releases the upstream request. (A head timeout has no request object yet: the one remembered
+    // here, if any, is an earlier, complete request on the same keep-alive connection.)
     const res = (socket as TrackedSocket)[kResponse];
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && res !== undefined && !res.writableEnded) {
-      proxy.requestTimedOut(res);
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && res !== undefined && !res.req.complete) {
+      // Its response already ended (the backend answered early): no second response may follow, just close.
+      if (res.writableEnded) socket.destroy();
+      else proxy.requestTimedOut(res);
       return;
     }
     // Malformed or ambiguous requests (smuggling attempts among them) never reach a backend: Node's parser
