@@ -45,7 +45,7 @@ import {
   rssMb,
   waitFor200,
 } from './lib.mjs';
-import { parseWrk } from './lib.mjs';
+import { runWrk } from './lib.mjs';
 import { topSelfMarkdown } from './profile-top.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -234,7 +234,7 @@ async function main() {
     if (warmupSeconds > 0) {
       for (const [name, sys] of systems) {
         log(`warm-up ${name} ${warmupSeconds}s`);
-        await runWrk(children, sys.port, Math.max(...connections), warmupSeconds);
+        await runWrk(children, sys.port, Math.max(...connections), warmupSeconds, LOADGEN_CPU);
       }
     }
 
@@ -248,7 +248,7 @@ async function main() {
           const ticks0 = cpuTicks(sys.pids);
           const cores0 = cpuTimes();
           const t0 = performance.now();
-          const w = await runWrk(children, sys.port, conns, seconds);
+          const w = await runWrk(children, sys.port, conns, seconds, LOADGEN_CPU);
           const wall = (performance.now() - t0) / 1000;
           const cores1 = cpuTimes();
           const cpu = sys.pids.length ? (cpuTicks(sys.pids) - ticks0) / CLK_TCK / wall : NaN;
@@ -373,19 +373,6 @@ async function main() {
   }
 }
 
-/** Runs wrk pinned to the load-generator core and parses its report. */
-async function runWrk(children, port, conns, seconds) {
-  // wrk takes whole seconds.
-  const args = ['-t1', `-c${conns}`, `-d${Math.max(1, Math.round(seconds))}s`, '--latency', '--timeout', '5s', `http://127.0.0.1:${port}/`];
-  const proc = children.spawn('wrk', 'wrk', args, { cpu: LOADGEN_CPU, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (c) => (out += c));
-  proc.stderr.on('data', (c) => (err += c));
-  const code = await new Promise((resolve) => proc.once('close', resolve));
-  if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
-  return parseWrk(out);
-}
 
 // --- nginx and HAProxy -----------------------------------------------------------------------------------------
 

@@ -286,3 +286,16 @@ export function parseWrk(out) {
     errors,
   };
 }
+
+/** Runs wrk (one thread, `conns` connections, whole seconds) pinned to core `cpu` and parses its report. */
+export async function runWrk(children, port, conns, seconds, cpu) {
+  const args = ['-t1', `-c${conns}`, `-d${Math.max(1, Math.round(seconds))}s`, '--latency', '--timeout', '5s', `http://127.0.0.1:${port}/`];
+  const proc = children.spawn('wrk', 'wrk', args, { cpu, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (c) => (out += c));
+  proc.stderr.on('data', (c) => (err += c));
+  const code = await new Promise((resolve) => proc.once('close', resolve));
+  if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
+  return parseWrk(out);
+}

@@ -12,7 +12,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Children, freePort, haveCommand, median, parseDurationSeconds, parseWrk, waitFor200, fmt, machineLines } from './lib.mjs';
+import { Children, freePort, haveCommand, median, parseDurationSeconds, runWrk, waitFor200, fmt, machineLines } from './lib.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const REPO = path.resolve(path.dirname(SELF), '..');
@@ -74,7 +74,7 @@ async function main() {
     await waitFor200(adminPort, { host: '127.0.0.1' });
     log(`bulb on ${port} (admin ${adminPort}), ${backendPorts.length} backends; ${rounds} round(s) of ${seconds} s per mode, ${conns} connections`);
     // Warm-up: JIT and connection pools, and one poll so the page's files and code paths are loaded.
-    await runWrk(children, port, conns, Math.min(3, seconds));
+    await runWrk(children, port, conns, Math.min(3, seconds), LOADGEN_CPU);
 
     const results = { idle: [], polled: [] };
     const polls = [];
@@ -82,7 +82,7 @@ async function main() {
       // Alternate which mode goes first, so a slow drift favours neither.
       for (const mode of r % 2 === 0 ? ['idle', 'polled'] : ['polled', 'idle']) {
         const poller = mode === 'polled' ? startPoller(adminPort) : undefined;
-        const res = await runWrk(children, port, conns, seconds);
+        const res = await runWrk(children, port, conns, seconds, LOADGEN_CPU);
         if (poller) polls.push(await poller.stop());
         results[mode].push(res);
         log(`round ${r + 1} ${mode}: ${fmt(res.rps)} req/s, p99 ${fmt(res.p99, 2)} ms${poller ? `, ${polls.at(-1).count} polls` : ''}`);
@@ -163,14 +163,3 @@ function startPoller(adminPort) {
   };
 }
 
-async function runWrk(children, port, conns, seconds) {
-  const args = ['-t1', `-c${conns}`, `-d${Math.max(1, Math.round(seconds))}s`, '--latency', '--timeout', '5s', `http://127.0.0.1:${port}/`];
-  const proc = children.spawn('wrk', 'wrk', args, { cpu: LOADGEN_CPU, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (c) => (out += c));
-  proc.stderr.on('data', (c) => (err += c));
-  const code = await new Promise((resolve) => proc.once('close', resolve));
-  if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
-  return parseWrk(out);
-}

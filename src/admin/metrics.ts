@@ -208,8 +208,9 @@ export class Metrics {
           labelNames: ['worker'],
           registers,
           collect: () => {
+            // After a reset, `inc` sets: one call that counters and gauges both have.
             m.reset();
-            for (const w of workers().stats) (m as Gauge<'worker'>).set?.({ worker: String(w.index) }, value(w)) ?? (m as Counter<'worker'>).inc({ worker: String(w.index) }, value(w));
+            for (const w of workers().stats) m.inc({ worker: String(w.index) }, value(w));
           },
         });
       };

@@ -74,7 +74,7 @@ export class DataPool implements TargetHost {
       // The controller removes a backend when nothing is in flight to it anywhere (close the idle connections),
       // or at its drain timeout (cut what is still open here).
       this.targets.delete(id);
-      t.close(Atomics.load(counters, t.slot * stride + 1 + worker) > 0);
+      t.close(t.inflightHere > 0);
     }
     const old = this.routableList;
     if (changed || next.length !== old.length || next.some((t, i) => t !== old[i])) {
@@ -85,9 +85,8 @@ export class DataPool implements TargetHost {
 
   /** Requests and tunnels this worker has in flight (for its own drain at shutdown). */
   inflightHere(): number {
-    const { counters, stride, worker } = this.opts;
     let n = 0;
-    for (const t of this.targets.values()) n += Atomics.load(counters, t.slot * stride + 1 + worker);
+    for (const t of this.targets.values()) n += t.inflightHere;
     return n;
   }
 

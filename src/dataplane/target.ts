@@ -93,6 +93,11 @@ export class Target {
     return Atomics.load(this.counters, this.total);
   }
 
+  /** Requests (and tunnels) this worker alone has in flight to this backend. */
+  get inflightHere(): number {
+    return Atomics.load(this.counters, this.mine);
+  }
+
   /** Open WebSocket tunnels through this backend (from this worker); closed when the backend is removed. */
   get tunnels(): Set<Duplex> {
     this.tunnelSet ??= new Set();

@@ -19,16 +19,11 @@
 const MAX_SLOTS = 1 << 18;
 const INITIAL_SLOTS = 1024;
 /** A freed slot waits this long before reuse (longer than any request still unwinding after a forced removal). */
-export const SLOT_QUARANTINE_MS = 10_000;
+const SLOT_QUARANTINE_MS = 10_000;
 
 /** The counters, as every thread sees them: a length-tracking view over the growable shared buffer. */
 export function loadCounters(buffer: SharedArrayBuffer): Int32Array {
   return new Int32Array(buffer);
-}
-
-/** Where slot `slot`'s total lives: `stride` Int32s per slot, the total first, then one per worker. */
-export function slotIndex(slot: number, stride: number): number {
-  return slot * stride;
 }
 
 export class LoadSlots {

@@ -219,16 +219,6 @@ export class Pool {
     this.panicListeners.push(listener);
   }
 
-  /** Waits until no backend has requests in flight, or `timeoutMs` passes. Resolves true if idle. */
-  async waitIdle(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.all().some((b) => b.inflight > 0)) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return true;
-  }
-
   /** Stops the pool's timers. For shutdown, after draining (the data plane closes its own connections). */
   close(): void {
     clearInterval(this.rampTimer);

@@ -160,3 +160,18 @@ test('--workers refuses bad values with one clear error naming the flag', async 
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 });
+
+test('per-worker gauges: open client connections add up to the connections held', async (t) => {
+  const a = await startBackend('a', { host: '127.0.0.2' });
+  t.after(() => a.close());
+  const bulb = await startBulb(t, ['--workers', '2', '--backend', a.url]);
+  const { connect } = await import('node:net');
+  const { port, hostname } = new URL(bulb.url);
+  const held = await Promise.all(
+    Array.from({ length: 10 }, () => new Promise<import('node:net').Socket>((resolve) => {
+      const c = connect(Number(port), hostname, () => resolve(c));
+    })),
+  );
+  t.after(() => held.forEach((c) => c.destroy()));
+  await waitFor(async () => select(await metrics(bulb.adminUrl), 'bulb_worker_connections').reduce((x, s) => x + s.value, 0) === 10, 10_000, () => 'connections per worker add up to 10');
+});
