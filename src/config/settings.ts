@@ -338,7 +338,7 @@ export const SETTINGS = [
     key: 'backends',
     flag: '--backend',
     value: 'URL',
-    help: 'Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).',
+    help: 'Static backends, as http://, https:// or h2c:// (cleartext HTTP/2, e.g. gRPC) origins (HOST:PORT only: no path, query or credentials).',
     items: { type: 'string', minLength: 1 },
     example: ['http://10.0.0.5:8080'],
     expected: 'a backend URL',

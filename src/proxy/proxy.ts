@@ -107,7 +107,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     else this.abort = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[], resume: () => void, statusText: string): boolean {
     // 1xx informational responses are the backend's business; Node answers `Expect` itself.
     if (statusCode < 200) return true;
     this.backend.responded(this.started);
@@ -129,8 +129,19 @@ class Attempt implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(): void {
-    if (!this.discard) this.ex.res.end();
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    if (this.discard) return;
+    // An HTTP/2 backend's trailers (gRPC's grpc-status among them) go on in a chunked HTTP/1.1 response.
+    if (trailers !== null && trailers.length > 0) {
+      const list: [string, string][] = [];
+      for (let i = 0; i + 1 < trailers.length; i += 2) list.push([String(trailers[i]), String(trailers[i + 1])]);
+      try {
+        this.ex.res.addTrailers(list);
+      } catch {
+        // A trailer Node refuses (invalid characters) is dropped rather than failing a complete response.
+      }
+    }
+    this.ex.res.end();
   }
 
   onError(err: Error): void {
@@ -339,7 +350,7 @@ class Forwarder {
   }
 
   /** Response headers from the backend: retry a 503 if allowed, else start the client's response. */
-  onResponse(attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): void {
+  onResponse(attempt: Attempt, status: number, rawHeaders: Buffer[] | string[], statusText: string): void {
     const ex = attempt.ex;
     if (ex.clientGone || ex.current !== attempt) {
       attempt.discard = true;

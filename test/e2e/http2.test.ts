@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { startBulb, warnings } from '../helpers/bulb.js';
+import { startH2Backend } from '../helpers/h2.js';
+import { tmpDir, backendFile } from '../helpers/tmpdir.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/** An HTTP/1.1 request that also collects the response's trailers. */
+function get1(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; trailers: NodeJS.Dict<string> }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, trailers: res.trailers }));
+      })
+      .on('error', reject);
+  });
+}
+
+test('h2c:// backends: an HTTP/1.1 client reaches an HTTP/2-only backend, trailers included, over one connection', async (t) => {
+  const a = await startH2Backend(t, 'a');
+  // No TCP health probes: they would count as connections too.
+  const bulb = await startBulb(t, ['--backend', a.url, '--health-mode', 'off']);
+  for (let i = 0; i < 5; i++) {
+    const r = await get1(`${bulb.url}/x${i}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, `a /x${i} `);
+    assert.equal(r.headers['x-backend'], 'a');
+    assert.equal(r.trailers['x-trailer'], 'done-a', 'the HTTP/2 trailer reaches the HTTP/1.1 client');
+  }
+  const s = a.seen[0]!;
+  assert.equal(s.headers[':scheme'], 'http');
+  assert.equal(s.headers[':authority'], new URL(bulb.url).host, "the client's Host becomes :authority");
+  assert.equal(s.headers['x-forwarded-proto'], 'http');
+  assert.equal(s.headers['connection'], undefined);
+  assert.equal(a.sessions, 1, 'the five requests share one HTTP/2 connection');
+  const status = await get1(`${bulb.url}/status/404`);
+  assert.equal(status.status, 404);
+  assert.deepEqual(warnings(bulb), []);
+});
+
+test('h2c:// in a backend file; a bad scheme names the allowed ones', async (t) => {
+  const a = await startH2Backend(t, 'a');
+  const dir = await tmpDir(t);
+  await writeFile(join(dir, 'a.json'), backendFile(a.url));
+  await writeFile(join(dir, 'bad.json'), backendFile('h2://127.0.0.1:1'));
+  const bulb = await startBulb(t, ['--watch-dir', dir]);
+  await waitFor(async () => (await get1(`${bulb.url}/`)).status === 200, 10_000);
+  const problem = await bulb.waitForLog((l) => JSON.stringify(l).includes('only http, https and h2c are allowed'));
+  assert.ok(problem);
+});
