@@ -3,7 +3,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Reporter } from '../pool/snapshot.js';
 import { Proxy } from '../proxy/proxy.js';
-import { createTrafficServer } from '../proxy/server.js';
+import { attachHttp2, createTrafficServer, type Http2Side } from '../proxy/server.js';
 import type { Strategy } from '../strategies/strategy.js';
 import { DataPool } from './data-pool.js';
 import { DEFAULT_AGENT_SETTINGS, type Target } from './target.js';
@@ -13,6 +13,8 @@ export interface DataPlane {
   readonly pool: DataPool;
   readonly proxy: Proxy;
   readonly traffic: http.Server;
+  /** HTTP/2 client connections on the same listener. */
+  readonly h2: Http2Side;
   /** True once shutdown began: responses carry `Connection: close`. */
   draining: boolean;
 }
@@ -66,17 +68,19 @@ export function buildDataPlane(opts: {
     log,
     reporter,
   });
+  const traffic = createTrafficServer({
+    proxy,
+    headerTimeoutMs: config.headerTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxConnections: config.maxConnections,
+    draining: () => plane.draining,
+  });
   const plane: DataPlane = {
     pool,
     proxy,
-    traffic: createTrafficServer({
-      proxy,
-      headerTimeoutMs: config.headerTimeoutMs,
-      requestTimeoutMs: config.requestTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      maxConnections: config.maxConnections,
-      draining: () => plane.draining,
-    }),
+    traffic,
+    h2: attachHttp2(traffic, { proxy, idleTimeoutMs: config.idleTimeoutMs, draining: () => plane.draining }),
     draining: false,
   };
   return plane;
@@ -90,6 +94,7 @@ export async function stopDataPlane(plane: DataPlane, deadline: number): Promise
   const { traffic, pool } = plane;
   const closed = new Promise<void>((r) => traffic.close(() => r()));
   traffic.closeIdleConnections();
+  plane.h2.goAway();
   let drained = true;
   while (pool.inflightHere() > 0) {
     if (Date.now() >= deadline) {
@@ -99,6 +104,7 @@ export async function stopDataPlane(plane: DataPlane, deadline: number): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
   traffic.closeAllConnections();
+  plane.h2.destroyAll();
   await closed;
   plane.proxy.close();
   pool.close();

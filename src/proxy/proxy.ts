@@ -8,6 +8,8 @@ import type { DataPool } from '../dataplane/data-pool.js';
 import type { Target } from '../dataplane/target.js';
 import type { Reporter } from '../pool/snapshot.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
+import type { IncomingHttpHeaders as H2IncomingHeaders, ServerHttp2Stream } from 'node:http2';
+import { StreamForwarder } from './h2-streams.js';
 import { prepareRequestHeaders, responseHeaderList } from './headers.js';
 import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
 
@@ -47,6 +49,19 @@ function reply(res: ServerResponse, status: keyof typeof BODIES): void {
   const body = BODIES[status];
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** What a strategy sees of an HTTP/1.1 request. */
+function pickRequestOf(req: IncomingMessage): PickRequest {
+  return { clientIp: req.socket?.remoteAddress ?? '', method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
+}
+
+/** What the retry decision reads of an exchange (HTTP/1.1 or an HTTP/2 stream). */
+export interface RetryState {
+  readonly tried: readonly Target[];
+  readonly method: string;
+  readonly replayable: boolean;
+  readonly current: { readonly backend: Target } | undefined;
 }
 
 /** One client request, across its attempts. */
@@ -152,7 +167,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 /** The request path: picks, attempts, retries and responses. Not exported; `Proxy` is the interface. */
 class Forwarder {
   readonly budget: RetryBudget;
-  private readonly writeAccessLog: ((r: AccessRecord) => void) | undefined;
+  readonly writeAccessLog: ((r: AccessRecord) => void) | undefined;
 
   constructor(readonly opts: ProxyOptions) {
     this.budget = new RetryBudget({ percent: opts.retryBudgetPercent });
@@ -249,17 +264,11 @@ class Forwarder {
     });
   }
 
-  pick(req: IncomingMessage, tried: readonly Target[]): Target | undefined {
+  pick(pickReq: PickRequest, tried: readonly Target[]): Target | undefined {
     let candidates = this.opts.pool.routable;
     // Retries are rare, so filtering (and the strategy rebuilding anything it caches per array) is affordable.
     if (tried.length > 0) candidates = candidates.filter((b) => !tried.includes(b));
     if (candidates.length === 0) return undefined;
-    const pickReq: PickRequest = {
-      clientIp: req.socket?.remoteAddress ?? '',
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      headers: req.headers,
-    };
     let chosen: Candidate | undefined;
     try {
       chosen = this.opts.strategy.pick(candidates, pickReq);
@@ -290,7 +299,7 @@ class Forwarder {
   }
 
   /** Whether to retry after `failure`: the rules in retry.ts, attempts left, another backend, and budget. */
-  private retry(ex: Exchange, failure: Failure): boolean {
+  retry(ex: RetryState, failure: Failure): boolean {
     if (ex.tried.length > this.opts.retries) return false;
     if (!isRetryable(ex.method, ex.replayable, failure)) return false;
     if (!this.opts.pool.routable.some((b) => !ex.tried.includes(b))) return false;
@@ -310,7 +319,7 @@ class Forwarder {
    * Picks a target and claims a place on it. A target at its `maxConnections` (other workers may have taken the
    * last place since the snapshot) is skipped and the strategy asked again, without it.
    */
-  claim(req: IncomingMessage, tried: readonly Target[]): { target: Target; started: number } | undefined {
+  claim(req: PickRequest, tried: readonly Target[]): { target: Target; started: number } | undefined {
     let skip = tried;
     for (;;) {
       const target = this.pick(req, skip);
@@ -323,7 +332,7 @@ class Forwarder {
 
   private attempt(ex: Exchange): void {
     const req = ex.req;
-    const claimed = this.claim(req, ex.tried);
+    const claimed = this.claim(pickRequestOf(req), ex.tried);
     if (!claimed) {
       ex.current = undefined;
       reply(ex.res, 503);
@@ -448,10 +457,12 @@ function onResponseClose(this: ServerResponse): void {
  */
 export class Proxy {
   private readonly forwarder: Forwarder;
+  private readonly streams: StreamForwarder;
   private readonly server: httpProxy;
 
   constructor(opts: ProxyOptions) {
     this.forwarder = new Forwarder(opts);
+    this.streams = new StreamForwarder(this.forwarder);
     this.server = httpProxy.createProxyServer({ xfwd: false, changeOrigin: false, ws: true });
     // Every error path has a handler: http-proxy emits 'error' when no per-call callback applies.
     this.server.on('error', (err: Error) => opts.log.debug({ err: errorCode(err) }, 'proxy error after response'));
@@ -460,6 +471,11 @@ export class Proxy {
   /** The traffic server's 'request' handler. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.forwarder.handleRequest(req, res);
+  };
+
+  /** The HTTP/2 server's 'stream' handler: one exchange per stream. */
+  readonly handleStream = (stream: ServerHttp2Stream, headers: H2IncomingHeaders): void => {
+    this.streams.handleStream(stream, headers);
   };
 
   /** Node's request timeout fired while this response's request was still arriving (server.ts `clientError`). */
@@ -473,7 +489,7 @@ export class Proxy {
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     prepareRequestHeaders(req, true);
-    const claimed = this.forwarder.claim(req, []);
+    const claimed = this.forwarder.claim(pickRequestOf(req), []);
     if (!claimed) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 21\r\n\r\nno backend available\n');
       return;

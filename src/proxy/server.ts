@@ -1,5 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type ServerHttp2Session } from 'node:http2';
+import https from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Proxy } from './proxy.js';
 
@@ -130,4 +133,110 @@ export function createTrafficServer(opts: TrafficServerOptions): http.Server {
     answerAndClose(socket, `HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   return server;
+}
+
+/** The HTTP/2 connection preface (RFC 9113 §3.4): a client with prior knowledge opens with these 24 bytes. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * Streams one HTTP/2 client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS): nginx's
+ * `http2_max_concurrent_streams` default. A gRPC client queues calls beyond it on its side.
+ */
+export const MAX_CONCURRENT_STREAMS = 128;
+
+/** The HTTP/2 side of the traffic listener: its open client connections, for draining and shutdown. */
+export interface Http2Side {
+  /** Open HTTP/2 client connections. */
+  readonly sessions: ReadonlySet<ServerHttp2Session>;
+  /** GOAWAY on every connection: open streams finish, no new ones start. */
+  goAway(): void;
+  /** Cuts every HTTP/2 connection (at the drain deadline). */
+  destroyAll(): void;
+}
+
+/**
+ * Serves HTTP/2 on the traffic listener beside HTTP/1.1: on a cleartext listener, a connection that opens with
+ * the HTTP/2 preface is handed to an HTTP/2 server, any other to the HTTP/1.1 server as before (so `Upgrade: h2c`
+ * still means nothing, and WebSocket still works); on a TLS listener, ALPN decides (`h2`, else HTTP/1.1). The
+ * listening socket stays the HTTP/1.1 server's, so `--max-connections`, connection counts and `close()` cover both.
+ */
+export function attachHttp2(
+  server: http.Server | https.Server,
+  opts: { readonly proxy: Proxy; readonly idleTimeoutMs: number; readonly draining: () => boolean },
+): Http2Side {
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, enablePush: false } });
+  const sessions = new Set<ServerHttp2Session>();
+  const open = new WeakMap<ServerHttp2Session, number>();
+  h2.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    open.set(session, 0);
+    session.on('error', () => {});
+    session.once('close', () => sessions.delete(session));
+    // The idle timeout closes a connection with no stream open (a long quiet gRPC stream keeps it).
+    session.setTimeout(opts.idleTimeoutMs, () => {
+      if ((open.get(session) ?? 0) === 0) session.close();
+    });
+  });
+  h2.on('stream', (stream, headers) => {
+    // A server stream belongs to a server session.
+    const session = stream.session as ServerHttp2Session;
+    open.set(session, (open.get(session) ?? 0) + 1);
+    stream.once('close', () => open.set(session, (open.get(session) ?? 1) - 1));
+    opts.proxy.handleStream(stream, headers);
+    // Shutting down: this stream is served, then GOAWAY sends the client elsewhere (HTTP/1.1's Connection: close).
+    if (opts.draining() && !session.closed) session.close();
+  });
+  h2.on('sessionError', () => {});
+
+  if (server instanceof https.Server) {
+    const http1 = server.listeners('secureConnection') as Array<(s: TLSSocket) => void>;
+    server.removeAllListeners('secureConnection');
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+      else for (const l of http1) l.call(server, socket);
+    });
+  } else {
+    const http1 = server.listeners('connection') as Array<(s: Socket) => void>;
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => sniff(socket, (isH2) => {
+      if (isH2) h2.emit('connection', socket);
+      else for (const l of http1) l.call(server, socket);
+    }));
+  }
+  return {
+    sessions,
+    goAway: () => {
+      for (const s of sessions) if (!s.closed) s.close();
+    },
+    destroyAll: () => {
+      for (const s of sessions) s.destroy();
+    },
+  };
+}
+
+/**
+ * Reads a connection's first bytes, just enough to tell the HTTP/2 preface from an HTTP/1.1 request line (a
+ * request line differs from it by the fourth byte at the latest), puts them back, and hands the socket on.
+ */
+function sniff(socket: Socket, then: (isH2: boolean) => void): void {
+  let seen: Buffer | undefined;
+  const onData = (chunk: Buffer): void => {
+    seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, PREFACE.length);
+    const match = seen.compare(PREFACE, 0, n, 0, n) === 0;
+    if (match && n < PREFACE.length) return;
+    socket.removeListener('data', onData);
+    socket.removeListener('close', onClose);
+    socket.pause();
+    socket.unshift(seen);
+    then(match);
+    process.nextTick(() => socket.resume());
+  };
+  // Closed (or reset) before a byte arrived: nothing to serve.
+  const onClose = (): void => {
+    socket.removeListener('data', onData);
+  };
+  socket.on('data', onData);
+  socket.once('close', onClose);
+  socket.on('error', () => socket.destroy());
 }

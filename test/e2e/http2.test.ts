@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startBackends } from '../helpers/backend.js';
 import { startBulb, warnings } from '../helpers/bulb.js';
 import { startH2Backend } from '../helpers/h2.js';
 import { tmpDir, backendFile } from '../helpers/tmpdir.js';
@@ -52,4 +55,41 @@ test('h2c:// in a backend file; a bad scheme names the allowed ones', async (t) 
   await waitFor(async () => (await get1(`${bulb.url}/`)).status === 200, 10_000);
   const problem = await bulb.waitForLog((l) => JSON.stringify(l).includes('only http, https and h2c are allowed'));
   assert.ok(problem);
+});
+
+const run = promisify(execFile);
+
+test('HTTP/2 clients with prior knowledge share the port with HTTP/1.1: curl and nghttp; every stream is balanced on its own', async (t) => {
+  const backends = await startBackends(t, 'a', 'b', 'c');
+  const bulb = await startBulb(t, [...backends.flatMap((b) => ['--backend', b.url]), '--health-mode', 'off']);
+  const curl = await run('curl', ['-sS', '--http2-prior-knowledge', '-o', '-', '-w', '\n%{http_version} %{http_code}', `${bulb.url}/hello`]);
+  assert.match(curl.stdout, /^[abc]\n2 200$/, curl.stdout);
+  const post = await run('curl', ['-sS', '--http2-prior-knowledge', '-d', 'payload', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `${bulb.url}/up`]);
+  assert.equal(post.stdout, '2 200');
+  // The same port still speaks HTTP/1.1.
+  const h1 = await run('curl', ['-sS', '--http1.1', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `${bulb.url}/one`]);
+  assert.equal(h1.stdout, '1.1 200');
+
+  // nghttp: 30 requests multiplexed on one connection land on all three backends, 10 each (round robin per stream).
+  for (const b of backends) b.seen.length = 0;
+  const ng = await run('nghttp', ['-n', '-s', '-m', '30', `${bulb.url}/multi`]);
+  assert.match(ng.stdout, /200/);
+  assert.deepEqual(backends.map((b) => b.seen.length), [10, 10, 10], 'one connection, per-stream balancing');
+  const seen = backends[0]!.seen[0]!;
+  assert.equal(seen.headers['x-forwarded-proto'], 'http');
+  assert.equal(seen.headers['host'], new URL(bulb.url).host, ':authority becomes Host for an HTTP/1.1 backend');
+  assert.equal(seen.headers['connection'], 'keep-alive', 'no HTTP/2 artefacts, only undici’s own connection header');
+  assert.deepEqual(warnings(bulb), []);
+});
+
+test('HTTP/2 client to an h2c:// backend: no backend is a plain 503; nghttp sees the backend’s trailer', async (t) => {
+  const empty = await startBulb(t, []);
+  const none = await run('curl', ['-sS', '--http2-prior-knowledge', '-o', '-', '-w', '\n%{http_code}', `${empty.url}/x`]);
+  assert.equal(none.stdout, 'no backend available\n\n503');
+  const a = await startH2Backend(t, 'a');
+  const bulb = await startBulb(t, ['--backend', a.url, '--health-mode', 'off']);
+  const ng = await run('nghttp', ['-v', `${bulb.url}/t`]);
+  assert.match(ng.stdout, /a \/t /);
+  assert.match(ng.stdout, /x-trailer: done-a/, 'the trailer frame is forwarded');
+  assert.equal(a.seen[0]!.headers['connection'], undefined);
 });
