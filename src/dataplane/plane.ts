@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type https from 'node:https';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Reporter } from '../pool/snapshot.js';
@@ -12,7 +13,7 @@ import { DEFAULT_AGENT_SETTINGS, type Target } from './target.js';
 export interface DataPlane {
   readonly pool: DataPool;
   readonly proxy: Proxy;
-  readonly traffic: http.Server;
+  readonly traffic: http.Server | https.Server;
   /** HTTP/2 client connections on the same listener. */
   readonly h2: Http2Side;
   /** True once shutdown began: responses carry `Connection: close`. */
@@ -75,12 +76,13 @@ export function buildDataPlane(opts: {
     idleTimeoutMs: config.idleTimeoutMs,
     maxConnections: config.maxConnections,
     draining: () => plane.draining,
+    ...(config.tlsCert !== undefined && config.tlsKey !== undefined && { tls: { certFile: config.tlsCert, keyFile: config.tlsKey, log } }),
   });
   const plane: DataPlane = {
     pool,
     proxy,
     traffic,
-    h2: attachHttp2(traffic, { proxy, idleTimeoutMs: config.idleTimeoutMs, draining: () => plane.draining }),
+    h2: attachHttp2(traffic, { proxy, idleTimeoutMs: config.idleTimeoutMs, headerTimeoutMs: config.headerTimeoutMs, draining: () => plane.draining }),
     draining: false,
   };
   return plane;

@@ -4,7 +4,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../log.js';
 import type { Proxy } from './proxy.js';
+import { readTlsFiles, watchTlsFiles } from './tls.js';
 
 export interface TrafficServerOptions {
   readonly proxy: Proxy;
@@ -18,6 +20,8 @@ export interface TrafficServerOptions {
   readonly maxConnections: number;
   /** True once shutdown began: responses then carry `Connection: close`. */
   readonly draining: () => boolean;
+  /** Serve TLS (ALPN h2 and http/1.1) with these files, re-read when they change. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly log: Logger };
 }
 
 /**
@@ -81,32 +85,41 @@ const kResponse = Symbol('bulb.response');
 type TrackedSocket = Socket & { [kResponse]?: ServerResponse };
 
 /** The listener clients talk to: HTTP/1.1 requests go to the proxy, WebSocket upgrades to its tunnel. */
-export function createTrafficServer(opts: TrafficServerOptions): http.Server {
+export function createTrafficServer(opts: TrafficServerOptions): http.Server | https.Server {
   const { proxy } = opts;
   const checkEvery = Math.min(opts.headerTimeoutMs, opts.requestTimeoutMs > 0 ? opts.requestTimeoutMs : Infinity);
-  const server = http.createServer(
-    {
-      // Node closes (destroys) a keep-alive connection idle this long after its last response.
-      keepAliveTimeout: opts.idleTimeoutMs,
-      // Slowloris: Node's headersTimeout counts from the first byte of a request head (from the connection's
-      // start for the first request, from the next request's first byte on a keep-alive connection) however
-      // the bytes trickle in, and requestTimeout likewise for head + body. Both end in `clientError` below.
-      // Node only checks every connectionsCheckingInterval (30 s by default), so check often enough for the
-      // limits to mean something.
-      headersTimeout: opts.headerTimeoutMs,
-      requestTimeout: opts.requestTimeoutMs,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(checkEvery / 4))),
-      shouldUpgradeCallback: isWebSocketUpgrade,
-    },
-    (req, res) => {
-      // Remembered so a request timeout can still answer through the proxy (a 408 the proxy knows about).
-      (req.socket as TrackedSocket)[kResponse] = res;
-      // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
-      // sending more requests down a connection that is about to go.
-      if (opts.draining()) req.headers.connection = 'close';
-      proxy.handleRequest(req, res);
-    },
-  );
+  const serverOptions: http.ServerOptions = {
+    // Node closes (destroys) a keep-alive connection idle this long after its last response.
+    keepAliveTimeout: opts.idleTimeoutMs,
+    // Slowloris: Node's headersTimeout counts from the first byte of a request head (from the connection's
+    // start for the first request, from the next request's first byte on a keep-alive connection) however
+    // the bytes trickle in, and requestTimeout likewise for head + body. Both end in `clientError` below.
+    // Node only checks every connectionsCheckingInterval (30 s by default), so check often enough for the
+    // limits to mean something.
+    headersTimeout: opts.headerTimeoutMs,
+    requestTimeout: opts.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(checkEvery / 4))),
+    shouldUpgradeCallback: isWebSocketUpgrade,
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // Remembered so a request timeout can still answer through the proxy (a 408 the proxy knows about).
+    (req.socket as TrackedSocket)[kResponse] = res;
+    // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
+    // sending more requests down a connection that is about to go.
+    if (opts.draining()) req.headers.connection = 'close';
+    proxy.handleRequest(req, res);
+  };
+  let server: http.Server | https.Server;
+  if (opts.tls !== undefined) {
+    const { certFile, keyFile, log } = opts.tls;
+    const { cert, key } = readTlsFiles(certFile, keyFile);
+    // ALPN: h2 first, as browsers, curl and gRPC clients expect; clients without ALPN get HTTP/1.1.
+    // A handshake that never completes is a slowloris too: it gets the header timeout.
+    const secure = https.createServer({ ...serverOptions, cert, key, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: opts.headerTimeoutMs }, onRequest);
+    const stop = watchTlsFiles(secure, certFile, keyFile, log);
+    secure.once('close', stop);
+    server = secure;
+  } else server = http.createServer(serverOptions, onRequest);
   // Past the limit Node closes new connections at once: refused fast rather than queued without bound.
   if (opts.maxConnections > 0) server.maxConnections = opts.maxConnections;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -162,7 +175,7 @@ export interface Http2Side {
  */
 export function attachHttp2(
   server: http.Server | https.Server,
-  opts: { readonly proxy: Proxy; readonly idleTimeoutMs: number; readonly draining: () => boolean },
+  opts: { readonly proxy: Proxy; readonly idleTimeoutMs: number; readonly headerTimeoutMs: number; readonly draining: () => boolean },
 ): Http2Side {
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, enablePush: false } });
   const sessions = new Set<ServerHttp2Session>();
@@ -198,7 +211,7 @@ export function attachHttp2(
   } else {
     const http1 = server.listeners('connection') as Array<(s: Socket) => void>;
     server.removeAllListeners('connection');
-    server.on('connection', (socket: Socket) => sniff(socket, (isH2) => {
+    server.on('connection', (socket: Socket) => sniff(socket, opts.headerTimeoutMs, (isH2) => {
       if (isH2) h2.emit('connection', socket);
       else for (const l of http1) l.call(server, socket);
     }));
@@ -216,27 +229,39 @@ export function attachHttp2(
 
 /**
  * Reads a connection's first bytes, just enough to tell the HTTP/2 preface from an HTTP/1.1 request line (a
- * request line differs from it by the fourth byte at the latest), puts them back, and hands the socket on.
+ * request line differs from it by the second byte at the latest: no method is `PRI`), puts them back, and hands
+ * the socket on. Until then the connection is bulb's alone, so it gets the header timeout here (a client that
+ * connects and sends nothing gets the 408 Node would have sent), and a client that half-closes before its first
+ * byte is closed fully (the server allows half-open sockets).
  */
-function sniff(socket: Socket, then: (isH2: boolean) => void): void {
+function sniff(socket: Socket, headerTimeoutMs: number, then: (isH2: boolean) => void): void {
   let seen: Buffer | undefined;
+  const done = (): void => {
+    clearTimeout(timer);
+    socket.removeListener('data', onData);
+    socket.removeListener('end', onEnd);
+  };
   const onData = (chunk: Buffer): void => {
     seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
     const n = Math.min(seen.length, PREFACE.length);
     const match = seen.compare(PREFACE, 0, n, 0, n) === 0;
     if (match && n < PREFACE.length) return;
-    socket.removeListener('data', onData);
-    socket.removeListener('close', onClose);
+    done();
     socket.pause();
     socket.unshift(seen);
     then(match);
     process.nextTick(() => socket.resume());
   };
-  // Closed (or reset) before a byte arrived: nothing to serve.
-  const onClose = (): void => {
-    socket.removeListener('data', onData);
+  const onEnd = (): void => {
+    done();
+    socket.destroy();
   };
+  const timer = setTimeout(() => {
+    done();
+    answerAndClose(socket, 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }, headerTimeoutMs);
   socket.on('data', onData);
-  socket.once('close', onClose);
+  socket.once('end', onEnd);
+  socket.once('close', done);
   socket.on('error', () => socket.destroy());
 }
