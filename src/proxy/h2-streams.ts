@@ -66,6 +66,14 @@ export function parseGrpcTimeout(v: string | string[] | undefined): number | und
   return n * unit;
 }
 
+/**
+ * A gRPC status as the HTTP status passive health and outlier detection read (Envoy's `grpcToHttpStatus`): a call
+ * that ended UNAVAILABLE or INTERNAL is a 5xx of that backend even though its HTTP status was 200.
+ */
+const GRPC_TO_HTTP: Readonly<Record<string, number>> = {
+  0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
+};
+
 /** One client stream, across its attempts. */
 class StreamExchange implements RetryState {
   readonly started = performance.now();
@@ -113,6 +121,8 @@ class StreamAttempt implements H2Handler {
   trailers: OutgoingHttpHeaders | undefined = undefined;
   /** The response head carried END_STREAM (a gRPC trailers-only response): it is forwarded as one. */
   endStream = false;
+  /** `grpc-status` of a trailers-only response. */
+  headGrpcStatus: string | undefined = undefined;
 
   constructor(
     readonly sf: StreamForwarder,
@@ -283,6 +293,7 @@ export class StreamForwarder {
     attempt.status = status;
     attempt.endStream = endStream;
     const headers = h2Headers(raw, { ':status': status });
+    if (endStream && headers['grpc-status'] !== undefined) attempt.headGrpcStatus = String(headers['grpc-status']);
     // Whether trailers follow is known only at the end (an HTTP/2 backend need not announce them), so the stream
     // is held open for them; with none, `sendTrailers({})` ends it with an empty END_STREAM DATA frame.
     const wantTrailers = !endStream;
@@ -310,10 +321,12 @@ export class StreamForwarder {
 
   onComplete(attempt: StreamAttempt, trailers: Buffer[] | string[] | null): void {
     const ex = attempt.ex;
-    this.finishAttempt(attempt, { status: attempt.status });
+    const t = h2Headers(trailers, {});
+    const grpcStatus = t['grpc-status'] ?? attempt.headGrpcStatus;
+    this.finishAttempt(attempt, { status: (grpcStatus !== undefined && GRPC_TO_HTTP[String(grpcStatus)]) || attempt.status });
     if (attempt.discard || ex.clientGone || ex.current !== attempt || ex.over) return;
     ex.over = true;
-    attempt.trailers = h2Headers(trailers, {});
+    attempt.trailers = t;
     if (!attempt.endStream && !ex.stream.destroyed) ex.stream.end();
   }
 

@@ -171,3 +171,16 @@ test('gRPC: a killed backend: calls it never received are retried, calls it had 
   assert.ok(retried.length >= 3, `calls picked onto the dead backend were retried (${retried.length}): ${JSON.stringify(bulb.logs.slice(-12))}`);
   assert.ok(retried.every((l) => l['error'] === 'ECONNREFUSED'), JSON.stringify(retried.map((l) => l['error'])));
 });
+
+test('gRPC: a backend whose calls end UNAVAILABLE (HTTP 200) counts as failing for outlier detection', async (t) => {
+  const a = await startGrpcBackend(t, 'a');
+  const b = await startGrpcBackend(t, 'b');
+  b.sick = true;
+  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--health-mode', 'off', '--outlier-consecutive', '3']);
+  const client = echoClient(t, hostOf(bulb.url));
+  const codes: number[] = [];
+  for (let i = 0; i < 12; i++) codes.push(await unary(client, { text: `c${i}` }).then(() => 0, (e: grpc.ServiceError) => e.code));
+  assert.equal(codes.filter((c) => c === grpc.status.UNAVAILABLE).length, 3, `b was ejected after its third UNAVAILABLE: ${codes.join(',')}`);
+  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ url: string; routable: boolean }> };
+  assert.equal(backends.find((x) => x.url === b.url)!.routable, false);
+});

@@ -43,6 +43,8 @@ export interface GrpcBackend {
   hanging: number;
   /** Closes the listener and cuts every connection at once, as a killed process would. */
   kill(): void;
+  /** While true, every unary call fails UNAVAILABLE (a sick backend that still answers). */
+  sick: boolean;
 }
 
 /**
@@ -61,6 +63,7 @@ export async function startGrpcBackend(t: TestContext, name: string): Promise<Gr
     deadlines: [],
     hanging: 0,
     kill: () => server.forceShutdown(),
+    sick: false,
   };
   const trailer = (): grpc.Metadata => {
     const md = new grpc.Metadata();
@@ -74,6 +77,10 @@ export async function startGrpcBackend(t: TestContext, name: string): Promise<Gr
       b.deadlines.push(d instanceof Date ? d.getTime() - Date.now() : Number(d) === Infinity ? Infinity : Number(d) - Date.now());
       call.on('cancelled', () => b.cancelled++);
       const text = call.request.text;
+      if (b.sick) {
+        cb({ code: grpc.status.UNAVAILABLE, details: 'sick' });
+        return;
+      }
       if (text === 'notfound') {
         const md = new grpc.Metadata();
         md.set('x-why', 'missing');
