@@ -13,6 +13,7 @@
  * One session per backend per worker (HTTP/2 multiplexes; gRPC clients and Envoy do the same by default). A stream
  * is only opened once the session is connected, so an error before that is a connection that never carried it.
  */
+import { STATUS_CODES } from 'node:http';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -245,7 +246,8 @@ class UpstreamStream {
       if (Array.isArray(v)) for (const x of v) raw.push(name, x);
       else if (v !== undefined) raw.push(name, String(v));
     }
-    this.handler.onHeaders?.(status, raw, () => this.stream.resume(), '', (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);
+    // HTTP/2 has no reason phrase; an HTTP/1.1 client gets the standard one.
+    this.handler.onHeaders?.(status, raw, () => this.stream.resume(), STATUS_CODES[status] ?? '', (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);
   }
 
   private complete(): void {

@@ -308,6 +308,13 @@ export class StreamForwarder {
     }
     ex.answered = true;
     ex.status = status;
+    if (endStream) {
+      // Trailers-only: the exchange is complete now; the client's stream may close before the backend's 'end'.
+      ex.over = true;
+      const gs = attempt.headGrpcStatus;
+      this.finishAttempt(attempt, { status: (gs !== undefined && GRPC_TO_HTTP[gs]) || status });
+      return;
+    }
     if (wantTrailers) {
       ex.stream.once('wantTrailers', () => {
         try {

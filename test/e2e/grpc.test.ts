@@ -184,3 +184,30 @@ test('gRPC: a backend whose calls end UNAVAILABLE (HTTP 200) counts as failing f
   const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ url: string; routable: boolean }> };
   assert.equal(backends.find((x) => x.url === b.url)!.routable, false);
 });
+
+test('gRPC: SIGTERM drains: a call in flight completes, the connection gets GOAWAY, bulb exits 0', async (t) => {
+  const a = await startGrpcBackend(t, 'a');
+  const bulb = await startBulb(t, ['--backend', a.url, '--health-mode', 'off', '--shutdown-delay', '500ms', '--drain-timeout', '10s']);
+  const session = http2.connect(bulb.url);
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  let goaway = false;
+  session.on('goaway', () => (goaway = true));
+  const slow = unary(echoClient(t, hostOf(bulb.url)), { text: 'slow', n: 1500 });
+  await waitFor(() => a.calls.Unary === 1, 5_000);
+  bulb.kill('SIGTERM');
+  // During the shutdown delay bulb still serves; the stream is answered and then the connection is told to go.
+  await new Promise((r) => setTimeout(r, 100));
+  const req = session.request({ ':method': 'POST', ':path': '/bulbtest.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers' });
+  req.end(Buffer.from([0, 0, 0, 0, 0]));
+  const status = await new Promise<string>((resolve) => {
+    req.on('trailers', (tr) => resolve(String(tr['grpc-status'])));
+    req.on('response', (h) => h['grpc-status'] !== undefined && resolve(String(h['grpc-status'])));
+  });
+  req.resume();
+  assert.equal(status, '0');
+  await waitFor(() => goaway, 5_000, () => 'GOAWAY received');
+  const done = await slow;
+  assert.equal(done.res.text, 'slow', 'the call in flight finished');
+  assert.equal(await bulb.exited, 0);
+});
