@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -92,4 +94,61 @@ test('HTTP/2 client to an h2c:// backend: no backend is a plain 503; nghttp sees
   assert.match(ng.stdout, /a \/t /);
   assert.match(ng.stdout, /x-trailer: done-a/, 'the trailer frame is forwarded');
   assert.equal(a.seen[0]!.headers['connection'], undefined);
+});
+
+test('hop-by-hop rules hold across HTTP versions: nothing connection-specific reaches an HTTP/2 peer, either way', async (t) => {
+  // HTTP/1.1 client → h2c backend: the client's hop-by-hop headers (and any it names in Connection) are dropped,
+  // a chunked body arrives whole, and `te: trailers` is the one TE that goes through.
+  const a = await startH2Backend(t, 'a');
+  const bulb = await startBulb(t, ['--backend', a.url, '--health-mode', 'off']);
+  const { port } = new URL(bulb.url);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(Number(port), '127.0.0.1', () =>
+      s.write(
+        'POST /up HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n' +
+          'TE: trailers\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      ),
+    );
+    let got = '';
+    s.on('data', (c: Buffer) => {
+      got += c.toString();
+      if (got.includes('\r\n0\r\n')) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+  });
+  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+  const seen = a.seen.at(-1)!;
+  assert.equal(seen.body, 'hello');
+  for (const h of ['connection', 'x-hop', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te']) assert.equal(seen.headers[h], undefined, h);
+  // HTTP/2 client → h2c backend: `te: trailers` (which gRPC requires) is passed on.
+  const s1 = http2.connect(bulb.url);
+  s1.on('error', () => {});
+  t.after(() => s1.close());
+  const r1 = s1.request({ ':path': '/te', te: 'trailers' });
+  r1.resume();
+  await new Promise((r) => r1.on('end', r));
+  assert.equal(a.seen.at(-1)!.path, '/te');
+  assert.equal(a.seen.at(-1)!.headers['te'], 'trailers');
+
+  // HTTP/2 client → HTTP/1.1 backend answering with hop-by-hop headers: the client gets none of them (node:http2
+  // would refuse to send them, so this fails as a 502 if one slips through).
+  const backend = http.createServer((_req, res) => {
+    res.writeHead(200, { Connection: 'keep-alive, X-Drop', 'X-Drop': '1', 'Keep-Alive': 'timeout=5', 'Proxy-Connection': 'keep-alive', 'X-Kept': 'yes', 'Content-Length': '2' });
+    res.end('ok');
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+  t.after(() => backend.close());
+  const b2 = await startBulb(t, ['--backend', `http://127.0.0.1:${(backend.address() as net.AddressInfo).port}`, '--health-mode', 'off']);
+  const session = http2.connect(b2.url);
+  session.on('error', () => {});
+  t.after(() => session.close());
+  const req = session.request({ ':path': '/' });
+  const headers = await new Promise<http2.IncomingHttpHeaders>((r) => req.on('response', r));
+  req.resume();
+  assert.equal(headers[':status'], 200);
+  assert.equal(headers['x-kept'], 'yes');
+  for (const h of ['connection', 'x-drop', 'keep-alive', 'proxy-connection']) assert.equal(headers[h], undefined, h);
 });
