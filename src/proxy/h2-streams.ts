@@ -12,6 +12,7 @@
  */
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Target } from '../dataplane/target.js';
 import { StreamResetError, type H2Handler } from '../dataplane/h2-upstream.js';
 import type { AccessRecord } from '../log.js';
@@ -265,12 +266,19 @@ export class StreamForwarder {
       ex.headers['grpc-timeout'] = `${left}m`;
       headersTimeout = Math.min(headersTimeout, left);
     }
+    let body: Buffer | Readable | null = ex.body ?? null;
+    if (body === null && ex.streamBody) {
+      // The h2c upstream only pipes the client's stream, and starts only once its connection is up. undici
+      // destroys a body stream it is done with, which for this Duplex would reset the client's stream before the
+      // response: it gets a pipe of its own.
+      body = backend.url.startsWith('h2c:') ? ex.stream : ex.stream.pipe(new PassThrough());
+    }
     backend.dispatcher.dispatch(
       {
         path: ex.path,
         method: ex.method,
         headers: ex.headers,
-        body: ex.body ?? (ex.streamBody ? ex.stream : null),
+        body,
         headersTimeout,
         bodyTimeout: 0,
       },

@@ -152,3 +152,22 @@ test('hop-by-hop rules hold across HTTP versions: nothing connection-specific re
   assert.equal(headers['x-kept'], 'yes');
   for (const h of ['connection', 'x-drop', 'keep-alive', 'proxy-connection']) assert.equal(headers[h], undefined, h);
 });
+
+test('HTTP/2 client streaming a body without content-length to an HTTP/1.1 backend: it arrives whole (chunked), the response comes back', async (t) => {
+  const [web] = await startBackends(t, 'web');
+  const bulb = await startBulb(t, ['--backend', web!.url, '--health-mode', 'off']);
+  const session = http2.connect(bulb.url);
+  session.on('error', () => {});
+  t.after(() => session.close());
+  const req = session.request({ ':method': 'POST', ':path': '/echo' });
+  for (let i = 0; i < 20; i++) req.write(Buffer.alloc(10_000, 'a'));
+  req.end();
+  const status = await new Promise<number>((r) => req.on('response', (h) => r(Number(h[':status']))));
+  let body = '';
+  req.setEncoding('utf8').on('data', (c: string) => (body += c));
+  await new Promise((r) => req.on('end', r));
+  assert.equal(status, 200);
+  const echoed = JSON.parse(body) as { body: string; headers: Record<string, string> };
+  assert.equal(echoed.body.length, 200_000);
+  assert.equal(echoed.headers['transfer-encoding'], 'chunked');
+});
