@@ -235,8 +235,21 @@ export class StreamForwarder {
     if (opts.retries > 0 && length >= 0 && length <= opts.retryBodyLimit) {
       // A small body with a declared length is read whole first, so a retry can send it again (as on HTTP/1.1).
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      // A body that stops arriving holds the stream, so --body-timeout applies, as on HTTP/1.1.
+      const timer = setTimeout(() => {
+        if (ex.over) return;
+        this.core.opts.log.warn({ client: ip, path, timeoutMs: opts.bodyTimeoutMs }, 'client body timeout; closing the stream');
+        ex.over = true;
+        ex.status = 408;
+        answerPlain(stream, 408, 'request timeout: the request did not arrive in time\n');
+      }, opts.bodyTimeoutMs);
+      stream.on('data', (c: Buffer) => {
+        chunks.push(c);
+        timer.refresh();
+      });
+      stream.once('close', () => clearTimeout(timer));
       stream.once('end', () => {
+        clearTimeout(timer);
         ex.body = Buffer.concat(chunks);
         if (!ex.clientGone && !ex.over) this.attempt(ex);
       });

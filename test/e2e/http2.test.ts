@@ -171,3 +171,22 @@ test('HTTP/2 client streaming a body without content-length to an HTTP/1.1 backe
   assert.equal(echoed.body.length, 200_000);
   assert.equal(echoed.headers['transfer-encoding'], 'chunked');
 });
+
+test('HTTP/2: a buffered body that stops arriving gets 408 after --body-timeout; the connection keeps serving', async (t) => {
+  const [web] = await startBackends(t, 'web');
+  const bulb = await startBulb(t, ['--backend', web!.url, '--health-mode', 'off', '--body-timeout', '500ms']);
+  const session = http2.connect(bulb.url);
+  session.on('error', () => {});
+  t.after(() => session.close());
+  const req = session.request({ ':method': 'POST', ':path': '/slow', 'content-length': '100' });
+  req.write('only ten b');
+  const started = Date.now();
+  const status = await new Promise<number>((r) => req.on('response', (h) => r(Number(h[':status']))));
+  req.resume();
+  assert.equal(status, 408);
+  assert.ok(Date.now() - started >= 400, 'not before the timeout');
+  assert.equal(web!.seen.filter((r) => r.url === '/slow').length, 0, 'the partial body never reached the backend');
+  const ok = session.request({ ':path': '/fine' });
+  ok.resume();
+  assert.equal(await new Promise<number>((r) => ok.on('response', (h) => r(Number(h[':status'])))), 200);
+});
