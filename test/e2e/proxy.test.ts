@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { WebSocket, WebSocketServer } from 'ws';
+import * as admin from '../helpers/admin.js';
 import { startBackend, startBackends } from '../helpers/backend.js';
 import { startBulb, warnings } from '../helpers/bulb.js';
 import { closedPort, rawRequest, request } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { openWs, sendAndReceive, startWsEcho } from '../helpers/ws.js';
 
 function assertNoStack(body: string): void {
   assert.doesNotMatch(body, /\n\s+at /, 'no stack trace');
@@ -183,35 +184,17 @@ test('a client that hangs up mid-request frees the upstream request', async (t) 
   const req = http.request(`${bulb.url}/slow`, { agent: false });
   req.on('error', () => {});
   req.end();
-  const admin = async () => (JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: Array<{ activeRequests: number }> }).backends[0]!;
-  const { waitFor } = await import('../helpers/wait-for.js');
-  await waitFor(async () => (await admin()).activeRequests === 1, 10_000, 'request in flight');
+  await waitFor(async () => (await admin.backends(bulb))[0]!.activeRequests === 1, 10_000, 'request in flight');
   req.destroy();
-  await waitFor(async () => (await admin()).activeRequests === 0, 10_000, 'in-flight count back to 0 after the client left');
+  await waitFor(async () => (await admin.backends(bulb))[0]!.activeRequests === 0, 10_000, 'in-flight count back to 0 after the client left');
   await bulb.waitForLog((l) => l.msg === 'request' && l['status'] === 499);
 });
 
 test('WebSocket upgrades are proxied both ways', async (t) => {
-  const server = http.createServer();
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(() => {
-    for (const c of wss.clients) c.terminate();
-    wss.close();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  const bulb = await startBulb(t, ['--backend', `http://127.0.0.1:${port}`]);
-  const ws = new WebSocket(`${bulb.url.replace('http', 'ws')}/socket`);
-  t.after(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
-  ws.send('hello');
-  assert.equal(await reply, 'echo:hello');
+  const echo = await startWsEcho(t);
+  const bulb = await startBulb(t, ['--backend', echo.url]);
+  const ws = await openWs(t, `${bulb.url}/socket`);
+  assert.equal(await sendAndReceive(ws, 'hello'), 'echo:hello');
 });
 
 test('Upgrade: h2c (curl --http2, Java HttpClient) is ignored and the request is served over HTTP/1.1', async (t) => {

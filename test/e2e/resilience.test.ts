@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WebSocket, WebSocketServer } from 'ws';
+import * as admin from '../helpers/admin.js';
 import { startBackends } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
 import { closedPort, request } from '../helpers/http.js';
-import { parseExposition, sample } from '../helpers/prom.js';
+import { sample } from '../helpers/prom.js';
 import { backendFile, tmpDir } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { openWs, sendAndReceive, startWsEcho } from '../helpers/ws.js';
 
 test('--retries N: a GET gets past N refusing backends, and no further', async (t) => {
   const [good] = await startBackends(t, 'good');
@@ -77,7 +77,7 @@ test('the retry budget caps retries when the whole pool is failing', async (t) =
   // none. 20% of 80 = 16 retries at most; the floor of 10 per window lets at least 10 through.
   assert.ok(retries <= 16, `${retries} retries for 80 requests: the budget caps them`);
   assert.ok(retries >= 10, `${retries} retries: the budget's floor was allowed`);
-  const metrics = parseExposition((await request(`${bulb.adminUrl}/metrics`)).body);
+  const metrics = await admin.metrics(bulb);
   const counted = [a!, b!].reduce((n, x) => n + (sample(metrics, 'bulb_retries_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
   const refused = [a!, b!].reduce((n, x) => n + (sample(metrics, 'bulb_retries_refused_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
   assert.equal(counted, retries, 'bulb_retries_total counts exactly the extra backend hits');
@@ -225,7 +225,7 @@ test('ten seconds of load while backend files are added and removed every 200 ms
   // Every client-visible failure counts, and none may hide behind a retry: a request cut off when its backend was
   // removed would show up as a retry (or an error), not as a clean 200.
   assert.deepEqual(errors, []);
-  const metrics = parseExposition((await request(`${bulb.adminUrl}/metrics`)).body);
+  const metrics = await admin.metrics(bulb);
   const retried = list.reduce((n, x) => n + (sample(metrics, 'bulb_retries_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
   assert.equal(retried, 0, 'no request was retried: removals drained in-flight requests instead of cutting them off');
   assert.deepEqual(bulb.logs.filter((l) => l.msg === 'retrying on another backend'), []);
@@ -234,33 +234,17 @@ test('ten seconds of load while backend files are added and removed every 200 ms
 });
 
 test('a drained backend\'s open WebSocket is closed when the drain timeout passes, and the backend leaves', async (t) => {
-  const server = http.createServer();
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.2', () => r()));
-  t.after(() => {
-    for (const c of wss.clients) c.terminate();
-    wss.close();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const echo = await startWsEcho(t, '127.0.0.2');
   const dir = await tmpDir(t);
-  await writeFile(join(dir, 'ws.json'), backendFile(`http://127.0.0.2:${port}`));
+  await writeFile(join(dir, 'ws.json'), backendFile(echo.url));
   const bulb = await startBulb(t, ['--watch-dir', dir, '--drain-timeout', '1s']);
-  const ws = new WebSocket(`${bulb.url.replace('http', 'ws')}/socket`);
-  t.after(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
+  const ws = await openWs(t, `${bulb.url}/socket`);
   const closed = new Promise<number>((r) => ws.once('close', () => r(Date.now())));
   const removedAt = Date.now();
   await unlink(join(dir, 'ws.json'));
   // The tunnel still works while draining.
   await bulb.waitForLog((l) => l.msg === 'pool changed' && (l['drained'] as string[]).length === 1);
-  const reply = new Promise<string>((r) => ws.once('message', (m) => r(m.toString())));
-  ws.send('still there?');
-  assert.equal(await reply, 'echo:still there?');
+  assert.equal(await sendAndReceive(ws, 'still there?'), 'echo:still there?');
   const closedAt = await closed;
   assert.ok(closedAt - removedAt >= 900, 'closed at the drain timeout, not before');
   await bulb.waitForLog((l) => l.msg === 'backend removed at drain timeout');
