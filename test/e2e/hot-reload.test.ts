@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as admin from '../helpers/admin.js';
 import { startBackends } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
+import { sample } from '../helpers/prom.js';
 import { answers } from '../helpers/tally.js';
 import { backendFile, tmpDir, writeAtomic } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -129,6 +131,57 @@ test('the watched directory disappears: last-known-good backends keep serving; w
   await waitFor(async () => (await admin.backends(bulb)).some((x) => x.url === b!.url && x.state === 'active'), 10_000, 'b seen after the directory came back');
   // The directory now holds only b.json, so a drains away.
   await waitFor(async () => (await admin.backends(bulb)).length === 1, 10_000);
+});
+
+test('ten seconds of load while backend files are added and removed every 200 ms: zero errors', async (t) => {
+  const dir = await tmpDir(t);
+  const list = await startBackends(t, 'b0', 'b1', 'b2', 'b3', 'b4');
+  // b0 stays; the others come and go.
+  await writeFile(join(dir, 'b0.json'), backendFile(list[0]!.url));
+  const bulb = await startBulb(t, ['--watch-dir', dir]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
+  t.after(() => agent.destroy());
+  let stop = false;
+  const errors: string[] = [];
+  let ok = 0;
+  const seenBy = new Set<string>();
+  const client = async () => {
+    while (!stop) {
+      try {
+        const r = await request(`${bulb.url}/churn`, { agent });
+        if (r.status !== 200) errors.push(`status ${r.status}: ${r.body}`);
+        else {
+          ok++;
+          seenBy.add(r.body);
+        }
+      } catch (err) {
+        errors.push(String((err as Error).message));
+      }
+    }
+  };
+  const clients = Array.from({ length: 10 }, client);
+  const started = Date.now();
+  let i = 0;
+  while (Date.now() - started < 10_000) {
+    const b = list[1 + (i % 4)]!;
+    const file = join(dir, `${b.name}.json`);
+    if (Math.floor(i / 4) % 2 === 0) await writeFile(file, backendFile(b.url));
+    else await unlink(file).catch(() => {});
+    i++;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  stop = true;
+  await Promise.all(clients);
+  t.diagnostic(`${ok} requests, ${i} file changes, answered by ${[...seenBy].sort().join(' ')}`);
+  // Every client-visible failure counts, and none may hide behind a retry: a request cut off when its backend was
+  // removed would show up as a retry (or an error), not as a clean 200.
+  assert.deepEqual(errors, []);
+  const metrics = await admin.metrics(bulb);
+  const retried = list.reduce((n, x) => n + (sample(metrics, 'bulb_retries_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
+  assert.equal(retried, 0, 'no request was retried: removals drained in-flight requests instead of cutting them off');
+  assert.deepEqual(bulb.logs.filter((l) => l.msg === 'retrying on another backend'), []);
+  assert.ok(ok > 100);
+  assert.ok(seenBy.size >= 3, 'traffic reached backends that came and went');
 });
 
 test('every request writes one access log line with method, path, status, backend and duration', async (t) => {

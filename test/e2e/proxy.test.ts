@@ -8,7 +8,6 @@ import { startBackend, startBackends } from '../helpers/backend.js';
 import { startBulb, warnings } from '../helpers/bulb.js';
 import { closedPort, rawRequest, request } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { openWs, sendAndReceive, startWsEcho } from '../helpers/ws.js';
 
 function assertNoStack(body: string): void {
   assert.doesNotMatch(body, /\n\s+at /, 'no stack trace');
@@ -190,13 +189,6 @@ test('a client that hangs up mid-request frees the upstream request', async (t) 
   await bulb.waitForLog((l) => l.msg === 'request' && l['status'] === 499);
 });
 
-test('WebSocket upgrades are proxied both ways', async (t) => {
-  const echo = await startWsEcho(t);
-  const bulb = await startBulb(t, ['--backend', echo.url]);
-  const ws = await openWs(t, `${bulb.url}/socket`);
-  assert.equal(await sendAndReceive(ws, 'hello'), 'echo:hello');
-});
-
 test('Upgrade: h2c (curl --http2, Java HttpClient) is ignored and the request is served over HTTP/1.1', async (t) => {
   const b = await startBackend('echo');
   t.after(() => b.close());
@@ -228,24 +220,4 @@ test('Upgrade: h2c (curl --http2, Java HttpClient) is ignored and the request is
   const curl = await promisify(execFile)('curl', ['-sS', '--http2', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `${bulb.url}/echo`], { timeout: 30_000 });
   assert.equal(curl.stdout, '200 1.1');
   assert.equal(bulb.proc.exitCode, null);
-});
-
-test('a malformed WebSocket upgrade gets a 4xx, never silence; nothing reaches the backend', async (t) => {
-  const b = await startBackend('echo');
-  t.after(() => b.close());
-  const bulb = await startBulb(t, ['--backend', b.url]);
-  const ws = (extra: string[], method = 'GET') =>
-    rawRequest(bulb.url, [`${method} /socket HTTP/1.1`, 'Host: x', 'Connection: Upgrade', 'Upgrade: websocket', ...extra, '', ''].join('\r\n'));
-  const key = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
-  const noKey = await ws(['Sec-WebSocket-Version: 13']);
-  assert.match(noKey, /^HTTP\/1\.1 400 /, noKey);
-  assert.match(noKey, /Sec-WebSocket-Key/);
-  const badKey = await ws(['Sec-WebSocket-Key: short', 'Sec-WebSocket-Version: 13']);
-  assert.match(badKey, /^HTTP\/1\.1 400 /, badKey);
-  const post = await ws([key, 'Sec-WebSocket-Version: 13'], 'POST');
-  assert.match(post, /^HTTP\/1\.1 400 /, post);
-  const version = await ws([key, 'Sec-WebSocket-Version: 8']);
-  assert.match(version, /^HTTP\/1\.1 426 /, version);
-  assert.match(version, /\r\nSec-WebSocket-Version: 13\r\n/i);
-  assert.equal(b.seen.length, 0, 'no refused handshake reached the backend');
 });
