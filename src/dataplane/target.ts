@@ -58,6 +58,8 @@ export class Target {
   weight: number;
   maxConnections: number | undefined;
   slot: number;
+  /** While draining: when what is still in flight here is cut (see `TargetSnapshot.cutAt`). */
+  cutAt: number | undefined;
   /** Peak-EWMA of time to response headers, in ms, as this worker measured it. */
   ewmaMs = DEFAULT_RTT_MS;
   /** Made on first use: most backends never carry a WebSocket, and an empty Set is ~180 bytes. */
@@ -83,6 +85,7 @@ export class Target {
     this.weight = s.weight;
     this.maxConnections = s.maxConnections;
     this.slot = s.slot;
+    this.cutAt = s.cutAt;
     this.total = s.slot * stride;
     this.mine = this.total + 1 + worker;
   }
@@ -92,6 +95,7 @@ export class Target {
     this.url = s.url;
     this.weight = s.weight;
     this.maxConnections = s.maxConnections;
+    this.cutAt = s.cutAt;
     if (s.slot !== this.slot) {
       this.slot = s.slot;
       this.total = s.slot * this.stride;
@@ -180,6 +184,27 @@ export class Target {
     Atomics.sub(c, this.total, 1);
     this.host.loadChanged(this);
     this.host.finished(this, outcome);
+  }
+
+  /**
+   * The backend left the pool. Idle connections close now. Requests and tunnels still open here are let finish
+   * until `cutAt` (epoch ms), then cut: the controller removes a backend as soon as it reads no request in flight
+   * anywhere, and a worker that had not yet applied the drain may have started one just after that read.
+   * Cutting it would reset a request that did nothing wrong (seen with two workers under file churn).
+   */
+  retire(cutAt: number): void {
+    const wait = cutAt - Date.now();
+    if (this.inflightHere === 0 || wait <= 0) {
+      this.close(this.inflightHere > 0);
+      return;
+    }
+    const pool = this.pool;
+    const tunnels = this.tunnelSet;
+    this.close(false);
+    setTimeout(() => {
+      if (pool !== undefined) void pool.destroy().catch(() => {});
+      if (tunnels !== undefined) for (const t of tunnels) t.destroy();
+    }, wait).unref();
   }
 
   /** Close idle connections and refuse new requests; in-flight ones and tunnels are destroyed too when `force`. */

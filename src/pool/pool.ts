@@ -87,7 +87,15 @@ export class Pool {
     if (this.snapshotCache !== undefined) return this.snapshotCache;
     const targets: TargetSnapshot[] = [];
     for (const b of this.backends.values()) {
-      targets.push({ id: b.id, url: b.spec.url, weight: b.weight, maxConnections: b.spec.maxConnections, slot: b.slot, routable: this.routableSet.has(b) });
+      targets.push({
+        id: b.id,
+        url: b.spec.url,
+        weight: b.weight,
+        maxConnections: b.spec.maxConnections,
+        slot: b.slot,
+        routable: this.routableSet.has(b),
+        ...(b.cutAt !== undefined && { cutAt: b.cutAt }),
+      });
     }
     this.snapshotCache = { version: ++this.version, targets };
     return this.snapshotCache;
@@ -137,6 +145,7 @@ export class Pool {
     backend.spec = spec;
     if (backend.state === 'draining') {
       backend.state = 'active';
+      backend.cutAt = undefined;
       clearTimeout(this.drainTimers.get(spec.id));
       this.drainTimers.delete(spec.id);
     }
@@ -153,6 +162,8 @@ export class Pool {
     const backend = this.backends.get(id);
     if (!backend || backend.state === 'draining') return;
     backend.state = 'draining';
+    // The pool itself never reads the clock for decisions; this is only passed on, for workers to cut at.
+    backend.cutAt = Date.now() + this.opts.drainTimeoutMs;
     this.rebuild();
     this.emit({ kind: 'draining', backend });
     if (backend.inflight === 0) {
