@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { DataPool } from '../../../src/dataplane/data-pool.js';
 import { LoadSlots } from '../../../src/pool/load-slots.js';
 import type { PoolSnapshot, TargetSnapshot } from '../../../src/pool/snapshot.js';
@@ -38,7 +38,8 @@ async function send(pool: DataPool, id: string): Promise<string> {
   assert.ok(t.tryStart() >= 0);
   try {
     // undici's `request` over the target's own pool (bulb loads the Pool class alone, without its helpers).
-    const { body } = await request(t.url, { dispatcher: t.dispatcher });
+    // An http:// target's upstream is undici's Pool (h2c:// ones have their own), so it serves `request` too.
+    const { body } = await request(t.url, { dispatcher: t.dispatcher as unknown as Dispatcher });
     return await body.text();
   } catch (err) {
     return `error: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
