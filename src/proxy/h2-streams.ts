@@ -323,11 +323,17 @@ export class StreamForwarder {
     // A feed rather than the client's stream itself: undici destroys a body stream it is done with, which for
     // this Duplex would reset the client's stream before the response.
     const body: Buffer | Readable | null = ex.body ?? (ex.streamBody ? this.feed(ex) : null);
+    // TE is hop-by-hop on HTTP/1.1 (it would need `Connection: TE`); only an HTTP/2 backend gets `te: trailers`.
+    let headers = ex.headers;
+    if (headers['te'] !== undefined && !backend.url.startsWith('h2c:')) {
+      headers = { ...headers };
+      delete headers['te'];
+    }
     backend.dispatcher.dispatch(
       {
         path: ex.path,
         method: ex.method,
-        headers: ex.headers,
+        headers,
         body,
         headersTimeout,
         bodyTimeout: 0,

@@ -135,7 +135,9 @@ test('hop-by-hop rules hold across HTTP versions: nothing connection-specific re
 
   // HTTP/2 client → HTTP/1.1 backend answering with hop-by-hop headers: the client gets none of them (node:http2
   // would refuse to send them, so this fails as a 502 if one slips through).
-  const backend = http.createServer((_req, res) => {
+  let backendSaw: http.IncomingHttpHeaders = {};
+  const backend = http.createServer((req, res) => {
+    backendSaw = req.headers;
     res.writeHead(200, { Connection: 'keep-alive, X-Drop', 'X-Drop': '1', 'Keep-Alive': 'timeout=5', 'Proxy-Connection': 'keep-alive', 'X-Kept': 'yes', 'Content-Length': '2' });
     res.end('ok');
   });
@@ -145,10 +147,11 @@ test('hop-by-hop rules hold across HTTP versions: nothing connection-specific re
   const session = http2.connect(b2.url);
   session.on('error', () => {});
   t.after(() => session.close());
-  const req = session.request({ ':path': '/' });
+  const req = session.request({ ':path': '/', te: 'trailers' });
   const headers = await new Promise<http2.IncomingHttpHeaders>((r) => req.on('response', r));
   req.resume();
   assert.equal(headers[':status'], 200);
+  assert.equal(backendSaw['te'], undefined, 'TE is hop-by-hop on HTTP/1.1');
   assert.equal(headers['x-kept'], 'yes');
   for (const h of ['connection', 'x-drop', 'keep-alive', 'proxy-connection']) assert.equal(headers[h], undefined, h);
 });
