@@ -405,6 +405,16 @@ export const SETTINGS = [
     // `undefined` means the system resolver.
     convert: (raw) => (raw === 'system' ? undefined : parseDnsServer(raw)),
   }),
+  oneOf({
+    key: 'dnsScheme',
+    flag: '--dns-scheme',
+    value: 'http|https',
+    help: 'Scheme of the backends --dns-srv and --dns-a find: http, or https (TLS, certificate verified).',
+    values: ['http', 'https'],
+    default: 'http',
+    expected: 'http or https',
+    rule: 'must be http or https',
+  }),
   // Docker's embedded DNS answers with TTL 600 and CoreDNS with 5-30 s: the clamps keep bulb following
   // changes within 30 s, without asking more than once a second.
   duration({

@@ -5,7 +5,7 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (TLS, certificate verified).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
@@ -303,14 +303,10 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data.dnsMinInterval !== undefined){
-let data12 = data.dnsMinInterval;
-const _errs27 = errors;
-let valid9 = false;
-const _errs28 = errors;
-if(typeof data12 === "string"){
-if(!pattern6.test(data12)){
-const err21 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.dnsScheme !== undefined){
+let data12 = data.dnsScheme;
+if(typeof data12 !== "string"){
+const err21 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -319,9 +315,8 @@ vErrors.push(err21);
 }
 errors++;
 }
-}
-else {
-const err22 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data12 === "http") || (data12 === "https"))){
+const err22 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/enum",keyword:"enum",params:{allowedValues: schema11.properties.dnsScheme.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -330,13 +325,15 @@ vErrors.push(err22);
 }
 errors++;
 }
-var _valid0 = _errs28 === errors;
-valid9 = valid9 || _valid0;
-if(!valid9){
+}
+if(data.dnsMinInterval !== undefined){
+let data13 = data.dnsMinInterval;
+const _errs29 = errors;
+let valid9 = false;
 const _errs30 = errors;
-if((typeof data12 == "number") && (isFinite(data12))){
-if(data12 < 0 || isNaN(data12)){
-const err23 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data13 === "string"){
+if(!pattern6.test(data13)){
+const err23 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -347,7 +344,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err24 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -358,9 +355,11 @@ errors++;
 }
 var _valid0 = _errs30 === errors;
 valid9 = valid9 || _valid0;
-}
 if(!valid9){
-const err25 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs32 = errors;
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 < 0 || isNaN(data13)){
+const err25 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -369,26 +368,9 @@ vErrors.push(err25);
 }
 errors++;
 }
-else {
-errors = _errs27;
-if(vErrors !== null){
-if(_errs27){
-vErrors.length = _errs27;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsMaxInterval !== undefined){
-let data13 = data.dnsMaxInterval;
-const _errs33 = errors;
-let valid10 = false;
-const _errs34 = errors;
-if(typeof data13 === "string"){
-if(!pattern6.test(data13)){
-const err26 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err26 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -397,9 +379,11 @@ vErrors.push(err26);
 }
 errors++;
 }
+var _valid0 = _errs32 === errors;
+valid9 = valid9 || _valid0;
 }
-else {
-const err27 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid9){
+const err27 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -408,13 +392,26 @@ vErrors.push(err27);
 }
 errors++;
 }
-var _valid1 = _errs34 === errors;
-valid10 = valid10 || _valid1;
-if(!valid10){
+else {
+errors = _errs29;
+if(vErrors !== null){
+if(_errs29){
+vErrors.length = _errs29;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dnsMaxInterval !== undefined){
+let data14 = data.dnsMaxInterval;
+const _errs35 = errors;
+let valid10 = false;
 const _errs36 = errors;
-if((typeof data13 == "number") && (isFinite(data13))){
-if(data13 < 0 || isNaN(data13)){
-const err28 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data14 === "string"){
+if(!pattern6.test(data14)){
+const err28 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -425,7 +422,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err29 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -436,9 +433,11 @@ errors++;
 }
 var _valid1 = _errs36 === errors;
 valid10 = valid10 || _valid1;
-}
 if(!valid10){
-const err30 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs38 = errors;
+if((typeof data14 == "number") && (isFinite(data14))){
+if(data14 < 0 || isNaN(data14)){
+const err30 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -447,25 +446,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-else {
-errors = _errs33;
-if(vErrors !== null){
-if(_errs33){
-vErrors.length = _errs33;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsEmptyAfter !== undefined){
-let data14 = data.dnsEmptyAfter;
-const _errs39 = errors;
-let valid11 = false;
-const _errs40 = errors;
-if(!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))){
-const err31 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err31 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -474,9 +457,11 @@ vErrors.push(err31);
 }
 errors++;
 }
-if((typeof data14 == "number") && (isFinite(data14))){
-if(data14 > 100 || isNaN(data14)){
-const err32 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid1 = _errs38 === errors;
+valid10 = valid10 || _valid1;
+}
+if(!valid10){
+const err32 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -485,8 +470,25 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(data14 < 1 || isNaN(data14)){
-const err33 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs35;
+if(vErrors !== null){
+if(_errs35){
+vErrors.length = _errs35;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dnsEmptyAfter !== undefined){
+let data15 = data.dnsEmptyAfter;
+const _errs41 = errors;
+let valid11 = false;
+const _errs42 = errors;
+if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
+const err33 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -495,14 +497,9 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-var _valid2 = _errs40 === errors;
-valid11 = valid11 || _valid2;
-if(!valid11){
-const _errs42 = errors;
-if(typeof data14 === "string"){
-if(!pattern8.test(data14)){
-const err34 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
+if((typeof data15 == "number") && (isFinite(data15))){
+if(data15 > 100 || isNaN(data15)){
+const err34 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -511,9 +508,8 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-else {
-const err35 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data15 < 1 || isNaN(data15)){
+const err35 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -522,11 +518,14 @@ vErrors.push(err35);
 }
 errors++;
 }
+}
 var _valid2 = _errs42 === errors;
 valid11 = valid11 || _valid2;
-}
 if(!valid11){
-const err36 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs44 = errors;
+if(typeof data15 === "string"){
+if(!pattern8.test(data15)){
+const err36 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -535,23 +534,9 @@ vErrors.push(err36);
 }
 errors++;
 }
-else {
-errors = _errs39;
-if(vErrors !== null){
-if(_errs39){
-vErrors.length = _errs39;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.strategy !== undefined){
-let data15 = data.strategy;
-if(typeof data15 === "string"){
-if(func3(data15) < 1){
-const err37 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err37 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -560,9 +545,11 @@ vErrors.push(err37);
 }
 errors++;
 }
+var _valid2 = _errs44 === errors;
+valid11 = valid11 || _valid2;
 }
-else {
-const err38 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid11){
+const err38 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -571,12 +558,23 @@ vErrors.push(err38);
 }
 errors++;
 }
+else {
+errors = _errs41;
+if(vErrors !== null){
+if(_errs41){
+vErrors.length = _errs41;
 }
-if(data.hashKey !== undefined){
-let data16 = data.hashKey;
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.strategy !== undefined){
+let data16 = data.strategy;
 if(typeof data16 === "string"){
-if(!pattern9.test(data16)){
-const err39 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
+if(func3(data16) < 1){
+const err39 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -587,7 +585,7 @@ errors++;
 }
 }
 else {
-const err40 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err40 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -597,14 +595,11 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data.upstreamTimeout !== undefined){
-let data17 = data.upstreamTimeout;
-const _errs49 = errors;
-let valid12 = false;
-const _errs50 = errors;
+if(data.hashKey !== undefined){
+let data17 = data.hashKey;
 if(typeof data17 === "string"){
-if(!pattern6.test(data17)){
-const err41 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern9.test(data17)){
+const err41 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -615,7 +610,7 @@ errors++;
 }
 }
 else {
-const err42 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err42 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -624,13 +619,15 @@ vErrors.push(err42);
 }
 errors++;
 }
-var _valid3 = _errs50 === errors;
-valid12 = valid12 || _valid3;
-if(!valid12){
+}
+if(data.upstreamTimeout !== undefined){
+let data18 = data.upstreamTimeout;
+const _errs51 = errors;
+let valid12 = false;
 const _errs52 = errors;
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 < 0 || isNaN(data17)){
-const err43 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data18 === "string"){
+if(!pattern6.test(data18)){
+const err43 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -641,7 +638,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err44 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -652,9 +649,11 @@ errors++;
 }
 var _valid3 = _errs52 === errors;
 valid12 = valid12 || _valid3;
-}
 if(!valid12){
-const err45 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs54 = errors;
+if((typeof data18 == "number") && (isFinite(data18))){
+if(data18 < 0 || isNaN(data18)){
+const err45 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -663,26 +662,9 @@ vErrors.push(err45);
 }
 errors++;
 }
-else {
-errors = _errs49;
-if(vErrors !== null){
-if(_errs49){
-vErrors.length = _errs49;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.drainTimeout !== undefined){
-let data18 = data.drainTimeout;
-const _errs55 = errors;
-let valid13 = false;
-const _errs56 = errors;
-if(typeof data18 === "string"){
-if(!pattern6.test(data18)){
-const err46 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err46 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -691,9 +673,11 @@ vErrors.push(err46);
 }
 errors++;
 }
+var _valid3 = _errs54 === errors;
+valid12 = valid12 || _valid3;
 }
-else {
-const err47 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid12){
+const err47 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -702,13 +686,26 @@ vErrors.push(err47);
 }
 errors++;
 }
-var _valid4 = _errs56 === errors;
-valid13 = valid13 || _valid4;
-if(!valid13){
+else {
+errors = _errs51;
+if(vErrors !== null){
+if(_errs51){
+vErrors.length = _errs51;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.drainTimeout !== undefined){
+let data19 = data.drainTimeout;
+const _errs57 = errors;
+let valid13 = false;
 const _errs58 = errors;
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 < 0 || isNaN(data18)){
-const err48 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data19 === "string"){
+if(!pattern6.test(data19)){
+const err48 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -719,7 +716,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err49 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -730,9 +727,11 @@ errors++;
 }
 var _valid4 = _errs58 === errors;
 valid13 = valid13 || _valid4;
-}
 if(!valid13){
-const err50 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs60 = errors;
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 < 0 || isNaN(data19)){
+const err50 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -741,26 +740,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-else {
-errors = _errs55;
-if(vErrors !== null){
-if(_errs55){
-vErrors.length = _errs55;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.shutdownDelay !== undefined){
-let data19 = data.shutdownDelay;
-const _errs61 = errors;
-let valid14 = false;
-const _errs62 = errors;
-if(typeof data19 === "string"){
-if(!pattern6.test(data19)){
-const err51 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err51 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -769,9 +751,11 @@ vErrors.push(err51);
 }
 errors++;
 }
+var _valid4 = _errs60 === errors;
+valid13 = valid13 || _valid4;
 }
-else {
-const err52 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid13){
+const err52 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -780,13 +764,26 @@ vErrors.push(err52);
 }
 errors++;
 }
-var _valid5 = _errs62 === errors;
-valid14 = valid14 || _valid5;
-if(!valid14){
+else {
+errors = _errs57;
+if(vErrors !== null){
+if(_errs57){
+vErrors.length = _errs57;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.shutdownDelay !== undefined){
+let data20 = data.shutdownDelay;
+const _errs63 = errors;
+let valid14 = false;
 const _errs64 = errors;
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err53 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data20 === "string"){
+if(!pattern6.test(data20)){
+const err53 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -797,7 +794,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err54 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -808,9 +805,11 @@ errors++;
 }
 var _valid5 = _errs64 === errors;
 valid14 = valid14 || _valid5;
-}
 if(!valid14){
-const err55 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs66 = errors;
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err55 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -819,25 +818,9 @@ vErrors.push(err55);
 }
 errors++;
 }
-else {
-errors = _errs61;
-if(vErrors !== null){
-if(_errs61){
-vErrors.length = _errs61;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retries !== undefined){
-let data20 = data.retries;
-const _errs67 = errors;
-let valid15 = false;
-const _errs68 = errors;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err56 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err56 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -846,9 +829,11 @@ vErrors.push(err56);
 }
 errors++;
 }
-if((typeof data20 == "number") && (isFinite(data20))){
-if(data20 > 10 || isNaN(data20)){
-const err57 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+var _valid5 = _errs66 === errors;
+valid14 = valid14 || _valid5;
+}
+if(!valid14){
+const err57 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -857,8 +842,25 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data20 < 0 || isNaN(data20)){
-const err58 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs63;
+if(vErrors !== null){
+if(_errs63){
+vErrors.length = _errs63;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retries !== undefined){
+let data21 = data.retries;
+const _errs69 = errors;
+let valid15 = false;
+const _errs70 = errors;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err58 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -867,14 +869,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-var _valid6 = _errs68 === errors;
-valid15 = valid15 || _valid6;
-if(!valid15){
-const _errs70 = errors;
-if(typeof data20 === "string"){
-if(!pattern13.test(data20)){
-const err59 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 > 10 || isNaN(data21)){
+const err59 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -883,9 +880,8 @@ vErrors.push(err59);
 }
 errors++;
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21 < 0 || isNaN(data21)){
+const err60 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -894,11 +890,14 @@ vErrors.push(err60);
 }
 errors++;
 }
+}
 var _valid6 = _errs70 === errors;
 valid15 = valid15 || _valid6;
-}
 if(!valid15){
-const err61 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs72 = errors;
+if(typeof data21 === "string"){
+if(!pattern13.test(data21)){
+const err61 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -907,25 +906,9 @@ vErrors.push(err61);
 }
 errors++;
 }
-else {
-errors = _errs67;
-if(vErrors !== null){
-if(_errs67){
-vErrors.length = _errs67;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retryBudget !== undefined){
-let data21 = data.retryBudget;
-const _errs73 = errors;
-let valid16 = false;
-const _errs74 = errors;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err62 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err62 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -934,9 +917,11 @@ vErrors.push(err62);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 > 100 || isNaN(data21)){
-const err63 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid6 = _errs72 === errors;
+valid15 = valid15 || _valid6;
+}
+if(!valid15){
+const err63 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -945,8 +930,25 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data21 < 0 || isNaN(data21)){
-const err64 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs69;
+if(vErrors !== null){
+if(_errs69){
+vErrors.length = _errs69;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retryBudget !== undefined){
+let data22 = data.retryBudget;
+const _errs75 = errors;
+let valid16 = false;
+const _errs76 = errors;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err64 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -955,14 +957,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-var _valid7 = _errs74 === errors;
-valid16 = valid16 || _valid7;
-if(!valid16){
-const _errs76 = errors;
-if(typeof data21 === "string"){
-if(!pattern13.test(data21)){
-const err65 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 > 100 || isNaN(data22)){
+const err65 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -971,9 +968,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-else {
-const err66 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22 < 0 || isNaN(data22)){
+const err66 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -982,11 +978,14 @@ vErrors.push(err66);
 }
 errors++;
 }
+}
 var _valid7 = _errs76 === errors;
 valid16 = valid16 || _valid7;
-}
 if(!valid16){
-const err67 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs78 = errors;
+if(typeof data22 === "string"){
+if(!pattern13.test(data22)){
+const err67 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -995,25 +994,9 @@ vErrors.push(err67);
 }
 errors++;
 }
-else {
-errors = _errs73;
-if(vErrors !== null){
-if(_errs73){
-vErrors.length = _errs73;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retryBodyLimit !== undefined){
-let data22 = data.retryBodyLimit;
-const _errs79 = errors;
-let valid17 = false;
-const _errs80 = errors;
-if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
-const err68 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err68 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1022,9 +1005,11 @@ vErrors.push(err68);
 }
 errors++;
 }
-if((typeof data22 == "number") && (isFinite(data22))){
-if(data22 > 67108864 || isNaN(data22)){
-const err69 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
+var _valid7 = _errs78 === errors;
+valid16 = valid16 || _valid7;
+}
+if(!valid16){
+const err69 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1033,8 +1018,25 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(data22 < 0 || isNaN(data22)){
-const err70 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs75;
+if(vErrors !== null){
+if(_errs75){
+vErrors.length = _errs75;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retryBodyLimit !== undefined){
+let data23 = data.retryBodyLimit;
+const _errs81 = errors;
+let valid17 = false;
+const _errs82 = errors;
+if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
+const err70 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1043,14 +1045,9 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-var _valid8 = _errs80 === errors;
-valid17 = valid17 || _valid8;
-if(!valid17){
-const _errs82 = errors;
-if(typeof data22 === "string"){
-if(!pattern13.test(data22)){
-const err71 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 > 67108864 || isNaN(data23)){
+const err71 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1059,9 +1056,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-else {
-const err72 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data23 < 0 || isNaN(data23)){
+const err72 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1070,11 +1066,14 @@ vErrors.push(err72);
 }
 errors++;
 }
+}
 var _valid8 = _errs82 === errors;
 valid17 = valid17 || _valid8;
-}
 if(!valid17){
-const err73 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs84 = errors;
+if(typeof data23 === "string"){
+if(!pattern13.test(data23)){
+const err73 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1083,25 +1082,9 @@ vErrors.push(err73);
 }
 errors++;
 }
-else {
-errors = _errs79;
-if(vErrors !== null){
-if(_errs79){
-vErrors.length = _errs79;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.panicThreshold !== undefined){
-let data23 = data.panicThreshold;
-const _errs85 = errors;
-let valid18 = false;
-const _errs86 = errors;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err74 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err74 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1110,9 +1093,11 @@ vErrors.push(err74);
 }
 errors++;
 }
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 100 || isNaN(data23)){
-const err75 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid8 = _errs84 === errors;
+valid17 = valid17 || _valid8;
+}
+if(!valid17){
+const err75 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1121,8 +1106,25 @@ vErrors.push(err75);
 }
 errors++;
 }
-if(data23 < 0 || isNaN(data23)){
-const err76 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs81;
+if(vErrors !== null){
+if(_errs81){
+vErrors.length = _errs81;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.panicThreshold !== undefined){
+let data24 = data.panicThreshold;
+const _errs87 = errors;
+let valid18 = false;
+const _errs88 = errors;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err76 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1131,14 +1133,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-var _valid9 = _errs86 === errors;
-valid18 = valid18 || _valid9;
-if(!valid18){
-const _errs88 = errors;
-if(typeof data23 === "string"){
-if(!pattern13.test(data23)){
-const err77 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 100 || isNaN(data24)){
+const err77 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1147,9 +1144,8 @@ vErrors.push(err77);
 }
 errors++;
 }
-}
-else {
-const err78 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data24 < 0 || isNaN(data24)){
+const err78 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1158,11 +1154,14 @@ vErrors.push(err78);
 }
 errors++;
 }
+}
 var _valid9 = _errs88 === errors;
 valid18 = valid18 || _valid9;
-}
 if(!valid18){
-const err79 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs90 = errors;
+if(typeof data24 === "string"){
+if(!pattern13.test(data24)){
+const err79 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1171,26 +1170,9 @@ vErrors.push(err79);
 }
 errors++;
 }
-else {
-errors = _errs85;
-if(vErrors !== null){
-if(_errs85){
-vErrors.length = _errs85;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.slowStart !== undefined){
-let data24 = data.slowStart;
-const _errs91 = errors;
-let valid19 = false;
-const _errs92 = errors;
-if(typeof data24 === "string"){
-if(!pattern6.test(data24)){
-const err80 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err80 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1199,9 +1181,11 @@ vErrors.push(err80);
 }
 errors++;
 }
+var _valid9 = _errs90 === errors;
+valid18 = valid18 || _valid9;
 }
-else {
-const err81 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid18){
+const err81 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1210,13 +1194,26 @@ vErrors.push(err81);
 }
 errors++;
 }
-var _valid10 = _errs92 === errors;
-valid19 = valid19 || _valid10;
-if(!valid19){
+else {
+errors = _errs87;
+if(vErrors !== null){
+if(_errs87){
+vErrors.length = _errs87;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.slowStart !== undefined){
+let data25 = data.slowStart;
+const _errs93 = errors;
+let valid19 = false;
 const _errs94 = errors;
-if((typeof data24 == "number") && (isFinite(data24))){
-if(data24 < 0 || isNaN(data24)){
-const err82 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data25 === "string"){
+if(!pattern6.test(data25)){
+const err82 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1227,7 +1224,7 @@ errors++;
 }
 }
 else {
-const err83 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err83 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1238,9 +1235,11 @@ errors++;
 }
 var _valid10 = _errs94 === errors;
 valid19 = valid19 || _valid10;
-}
 if(!valid19){
-const err84 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs96 = errors;
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err84 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1249,22 +1248,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-else {
-errors = _errs91;
-if(vErrors !== null){
-if(_errs91){
-vErrors.length = _errs91;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthMode !== undefined){
-let data25 = data.healthMode;
-if(typeof data25 !== "string"){
-const err85 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err85 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1273,8 +1259,11 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(!((((data25 === "auto") || (data25 === "http")) || (data25 === "tcp")) || (data25 === "off"))){
-const err86 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
+var _valid10 = _errs96 === errors;
+valid19 = valid19 || _valid10;
+}
+if(!valid19){
+const err86 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1283,12 +1272,22 @@ vErrors.push(err86);
 }
 errors++;
 }
+else {
+errors = _errs93;
+if(vErrors !== null){
+if(_errs93){
+vErrors.length = _errs93;
 }
-if(data.healthPath !== undefined){
-let data26 = data.healthPath;
-if(typeof data26 === "string"){
-if(!pattern18.test(data26)){
-const err87 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthMode !== undefined){
+let data26 = data.healthMode;
+if(typeof data26 !== "string"){
+const err87 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1297,9 +1296,8 @@ vErrors.push(err87);
 }
 errors++;
 }
-}
-else {
-const err88 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data26 === "auto") || (data26 === "http")) || (data26 === "tcp")) || (data26 === "off"))){
+const err88 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1309,11 +1307,11 @@ vErrors.push(err88);
 errors++;
 }
 }
-if(data.healthStatus !== undefined){
-let data27 = data.healthStatus;
+if(data.healthPath !== undefined){
+let data27 = data.healthPath;
 if(typeof data27 === "string"){
-if(!pattern19.test(data27)){
-const err89 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+if(!pattern18.test(data27)){
+const err89 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1324,7 +1322,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err90 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1334,14 +1332,11 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data.healthInterval !== undefined){
-let data28 = data.healthInterval;
-const _errs103 = errors;
-let valid20 = false;
-const _errs104 = errors;
+if(data.healthStatus !== undefined){
+let data28 = data.healthStatus;
 if(typeof data28 === "string"){
-if(!pattern6.test(data28)){
-const err91 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern19.test(data28)){
+const err91 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1352,7 +1347,7 @@ errors++;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err92 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1361,13 +1356,15 @@ vErrors.push(err92);
 }
 errors++;
 }
-var _valid11 = _errs104 === errors;
-valid20 = valid20 || _valid11;
-if(!valid20){
+}
+if(data.healthInterval !== undefined){
+let data29 = data.healthInterval;
+const _errs105 = errors;
+let valid20 = false;
 const _errs106 = errors;
-if((typeof data28 == "number") && (isFinite(data28))){
-if(data28 < 0 || isNaN(data28)){
-const err93 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data29 === "string"){
+if(!pattern6.test(data29)){
+const err93 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1378,7 +1375,7 @@ errors++;
 }
 }
 else {
-const err94 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err94 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1389,9 +1386,11 @@ errors++;
 }
 var _valid11 = _errs106 === errors;
 valid20 = valid20 || _valid11;
-}
 if(!valid20){
-const err95 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs108 = errors;
+if((typeof data29 == "number") && (isFinite(data29))){
+if(data29 < 0 || isNaN(data29)){
+const err95 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1400,26 +1399,9 @@ vErrors.push(err95);
 }
 errors++;
 }
-else {
-errors = _errs103;
-if(vErrors !== null){
-if(_errs103){
-vErrors.length = _errs103;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthTimeout !== undefined){
-let data29 = data.healthTimeout;
-const _errs109 = errors;
-let valid21 = false;
-const _errs110 = errors;
-if(typeof data29 === "string"){
-if(!pattern6.test(data29)){
-const err96 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err96 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1428,9 +1410,11 @@ vErrors.push(err96);
 }
 errors++;
 }
+var _valid11 = _errs108 === errors;
+valid20 = valid20 || _valid11;
 }
-else {
-const err97 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid20){
+const err97 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1439,13 +1423,26 @@ vErrors.push(err97);
 }
 errors++;
 }
-var _valid12 = _errs110 === errors;
-valid21 = valid21 || _valid12;
-if(!valid21){
+else {
+errors = _errs105;
+if(vErrors !== null){
+if(_errs105){
+vErrors.length = _errs105;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthTimeout !== undefined){
+let data30 = data.healthTimeout;
+const _errs111 = errors;
+let valid21 = false;
 const _errs112 = errors;
-if((typeof data29 == "number") && (isFinite(data29))){
-if(data29 < 0 || isNaN(data29)){
-const err98 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data30 === "string"){
+if(!pattern6.test(data30)){
+const err98 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1456,7 +1453,7 @@ errors++;
 }
 }
 else {
-const err99 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err99 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1467,9 +1464,11 @@ errors++;
 }
 var _valid12 = _errs112 === errors;
 valid21 = valid21 || _valid12;
-}
 if(!valid21){
-const err100 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs114 = errors;
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 < 0 || isNaN(data30)){
+const err100 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1478,25 +1477,9 @@ vErrors.push(err100);
 }
 errors++;
 }
-else {
-errors = _errs109;
-if(vErrors !== null){
-if(_errs109){
-vErrors.length = _errs109;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthRise !== undefined){
-let data30 = data.healthRise;
-const _errs115 = errors;
-let valid22 = false;
-const _errs116 = errors;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err101 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err101 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1505,9 +1488,11 @@ vErrors.push(err101);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 > 100 || isNaN(data30)){
-const err102 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid12 = _errs114 === errors;
+valid21 = valid21 || _valid12;
+}
+if(!valid21){
+const err102 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1516,8 +1501,25 @@ vErrors.push(err102);
 }
 errors++;
 }
-if(data30 < 1 || isNaN(data30)){
-const err103 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs111;
+if(vErrors !== null){
+if(_errs111){
+vErrors.length = _errs111;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthRise !== undefined){
+let data31 = data.healthRise;
+const _errs117 = errors;
+let valid22 = false;
+const _errs118 = errors;
+if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
+const err103 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1526,14 +1528,9 @@ vErrors.push(err103);
 }
 errors++;
 }
-}
-var _valid13 = _errs116 === errors;
-valid22 = valid22 || _valid13;
-if(!valid22){
-const _errs118 = errors;
-if(typeof data30 === "string"){
-if(!pattern13.test(data30)){
-const err104 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data31 == "number") && (isFinite(data31))){
+if(data31 > 100 || isNaN(data31)){
+const err104 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1542,9 +1539,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-else {
-const err105 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data31 < 1 || isNaN(data31)){
+const err105 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1553,11 +1549,14 @@ vErrors.push(err105);
 }
 errors++;
 }
+}
 var _valid13 = _errs118 === errors;
 valid22 = valid22 || _valid13;
-}
 if(!valid22){
-const err106 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs120 = errors;
+if(typeof data31 === "string"){
+if(!pattern13.test(data31)){
+const err106 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1566,25 +1565,9 @@ vErrors.push(err106);
 }
 errors++;
 }
-else {
-errors = _errs115;
-if(vErrors !== null){
-if(_errs115){
-vErrors.length = _errs115;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthFall !== undefined){
-let data31 = data.healthFall;
-const _errs121 = errors;
-let valid23 = false;
-const _errs122 = errors;
-if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
-const err107 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err107 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1593,9 +1576,11 @@ vErrors.push(err107);
 }
 errors++;
 }
-if((typeof data31 == "number") && (isFinite(data31))){
-if(data31 > 100 || isNaN(data31)){
-const err108 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid13 = _errs120 === errors;
+valid22 = valid22 || _valid13;
+}
+if(!valid22){
+const err108 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1604,8 +1589,25 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(data31 < 1 || isNaN(data31)){
-const err109 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs117;
+if(vErrors !== null){
+if(_errs117){
+vErrors.length = _errs117;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthFall !== undefined){
+let data32 = data.healthFall;
+const _errs123 = errors;
+let valid23 = false;
+const _errs124 = errors;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+const err109 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1614,14 +1616,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-var _valid14 = _errs122 === errors;
-valid23 = valid23 || _valid14;
-if(!valid23){
-const _errs124 = errors;
-if(typeof data31 === "string"){
-if(!pattern13.test(data31)){
-const err110 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data32 == "number") && (isFinite(data32))){
+if(data32 > 100 || isNaN(data32)){
+const err110 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1630,9 +1627,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-else {
-const err111 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data32 < 1 || isNaN(data32)){
+const err111 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1641,11 +1637,14 @@ vErrors.push(err111);
 }
 errors++;
 }
+}
 var _valid14 = _errs124 === errors;
 valid23 = valid23 || _valid14;
-}
 if(!valid23){
-const err112 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs126 = errors;
+if(typeof data32 === "string"){
+if(!pattern13.test(data32)){
+const err112 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1654,22 +1653,9 @@ vErrors.push(err112);
 }
 errors++;
 }
-else {
-errors = _errs121;
-if(vErrors !== null){
-if(_errs121){
-vErrors.length = _errs121;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthInitial !== undefined){
-let data32 = data.healthInitial;
-if(typeof data32 !== "string"){
-const err113 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err113 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1678,8 +1664,11 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(!((data32 === "healthy") || (data32 === "unhealthy"))){
-const err114 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
+var _valid14 = _errs126 === errors;
+valid23 = valid23 || _valid14;
+}
+if(!valid23){
+const err114 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1688,14 +1677,22 @@ vErrors.push(err114);
 }
 errors++;
 }
+else {
+errors = _errs123;
+if(vErrors !== null){
+if(_errs123){
+vErrors.length = _errs123;
 }
-if(data.outlierConsecutive !== undefined){
-let data33 = data.outlierConsecutive;
-const _errs129 = errors;
-let valid24 = false;
-const _errs130 = errors;
-if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
-const err115 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthInitial !== undefined){
+let data33 = data.healthInitial;
+if(typeof data33 !== "string"){
+const err115 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1704,9 +1701,8 @@ vErrors.push(err115);
 }
 errors++;
 }
-if((typeof data33 == "number") && (isFinite(data33))){
-if(data33 > 1000 || isNaN(data33)){
-const err116 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(!((data33 === "healthy") || (data33 === "unhealthy"))){
+const err116 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1715,8 +1711,14 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(data33 < 0 || isNaN(data33)){
-const err117 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.outlierConsecutive !== undefined){
+let data34 = data.outlierConsecutive;
+const _errs131 = errors;
+let valid24 = false;
+const _errs132 = errors;
+if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
+const err117 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1725,14 +1727,9 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-var _valid15 = _errs130 === errors;
-valid24 = valid24 || _valid15;
-if(!valid24){
-const _errs132 = errors;
-if(typeof data33 === "string"){
-if(!pattern13.test(data33)){
-const err118 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data34 == "number") && (isFinite(data34))){
+if(data34 > 1000 || isNaN(data34)){
+const err118 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1741,9 +1738,8 @@ vErrors.push(err118);
 }
 errors++;
 }
-}
-else {
-const err119 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data34 < 0 || isNaN(data34)){
+const err119 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1752,11 +1748,14 @@ vErrors.push(err119);
 }
 errors++;
 }
+}
 var _valid15 = _errs132 === errors;
 valid24 = valid24 || _valid15;
-}
 if(!valid24){
-const err120 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs134 = errors;
+if(typeof data34 === "string"){
+if(!pattern13.test(data34)){
+const err120 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1765,26 +1764,9 @@ vErrors.push(err120);
 }
 errors++;
 }
-else {
-errors = _errs129;
-if(vErrors !== null){
-if(_errs129){
-vErrors.length = _errs129;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierBaseEjection !== undefined){
-let data34 = data.outlierBaseEjection;
-const _errs135 = errors;
-let valid25 = false;
-const _errs136 = errors;
-if(typeof data34 === "string"){
-if(!pattern6.test(data34)){
-const err121 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err121 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1793,9 +1775,11 @@ vErrors.push(err121);
 }
 errors++;
 }
+var _valid15 = _errs134 === errors;
+valid24 = valid24 || _valid15;
 }
-else {
-const err122 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid24){
+const err122 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1804,13 +1788,26 @@ vErrors.push(err122);
 }
 errors++;
 }
-var _valid16 = _errs136 === errors;
-valid25 = valid25 || _valid16;
-if(!valid25){
+else {
+errors = _errs131;
+if(vErrors !== null){
+if(_errs131){
+vErrors.length = _errs131;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierBaseEjection !== undefined){
+let data35 = data.outlierBaseEjection;
+const _errs137 = errors;
+let valid25 = false;
 const _errs138 = errors;
-if((typeof data34 == "number") && (isFinite(data34))){
-if(data34 < 0 || isNaN(data34)){
-const err123 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data35 === "string"){
+if(!pattern6.test(data35)){
+const err123 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1821,7 +1818,7 @@ errors++;
 }
 }
 else {
-const err124 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err124 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1832,9 +1829,11 @@ errors++;
 }
 var _valid16 = _errs138 === errors;
 valid25 = valid25 || _valid16;
-}
 if(!valid25){
-const err125 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs140 = errors;
+if((typeof data35 == "number") && (isFinite(data35))){
+if(data35 < 0 || isNaN(data35)){
+const err125 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1843,25 +1842,9 @@ vErrors.push(err125);
 }
 errors++;
 }
-else {
-errors = _errs135;
-if(vErrors !== null){
-if(_errs135){
-vErrors.length = _errs135;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierMaxEjectionPercent !== undefined){
-let data35 = data.outlierMaxEjectionPercent;
-const _errs141 = errors;
-let valid26 = false;
-const _errs142 = errors;
-if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
-const err126 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err126 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1870,9 +1853,11 @@ vErrors.push(err126);
 }
 errors++;
 }
-if((typeof data35 == "number") && (isFinite(data35))){
-if(data35 > 100 || isNaN(data35)){
-const err127 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid16 = _errs140 === errors;
+valid25 = valid25 || _valid16;
+}
+if(!valid25){
+const err127 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1881,8 +1866,25 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data35 < 0 || isNaN(data35)){
-const err128 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs137;
+if(vErrors !== null){
+if(_errs137){
+vErrors.length = _errs137;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierMaxEjectionPercent !== undefined){
+let data36 = data.outlierMaxEjectionPercent;
+const _errs143 = errors;
+let valid26 = false;
+const _errs144 = errors;
+if(!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))){
+const err128 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1891,14 +1893,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-var _valid17 = _errs142 === errors;
-valid26 = valid26 || _valid17;
-if(!valid26){
-const _errs144 = errors;
-if(typeof data35 === "string"){
-if(!pattern13.test(data35)){
-const err129 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data36 == "number") && (isFinite(data36))){
+if(data36 > 100 || isNaN(data36)){
+const err129 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1907,9 +1904,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-else {
-const err130 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data36 < 0 || isNaN(data36)){
+const err130 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1918,11 +1914,14 @@ vErrors.push(err130);
 }
 errors++;
 }
+}
 var _valid17 = _errs144 === errors;
 valid26 = valid26 || _valid17;
-}
 if(!valid26){
-const err131 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs146 = errors;
+if(typeof data36 === "string"){
+if(!pattern13.test(data36)){
+const err131 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1931,22 +1930,9 @@ vErrors.push(err131);
 }
 errors++;
 }
-else {
-errors = _errs141;
-if(vErrors !== null){
-if(_errs141){
-vErrors.length = _errs141;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierUnejectOnCheck !== undefined){
-let data36 = data.outlierUnejectOnCheck;
-if(typeof data36 !== "string"){
-const err132 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err132 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1955,8 +1941,11 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!((data36 === "on") || (data36 === "off"))){
-const err133 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
+var _valid17 = _errs146 === errors;
+valid26 = valid26 || _valid17;
+}
+if(!valid26){
+const err133 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1965,15 +1954,22 @@ vErrors.push(err133);
 }
 errors++;
 }
+else {
+errors = _errs143;
+if(vErrors !== null){
+if(_errs143){
+vErrors.length = _errs143;
 }
-if(data.headerTimeout !== undefined){
-let data37 = data.headerTimeout;
-const _errs149 = errors;
-let valid27 = false;
-const _errs150 = errors;
-if(typeof data37 === "string"){
-if(!pattern6.test(data37)){
-const err134 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierUnejectOnCheck !== undefined){
+let data37 = data.outlierUnejectOnCheck;
+if(typeof data37 !== "string"){
+const err134 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1982,9 +1978,8 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-else {
-const err135 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data37 === "on") || (data37 === "off"))){
+const err135 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1993,13 +1988,15 @@ vErrors.push(err135);
 }
 errors++;
 }
-var _valid18 = _errs150 === errors;
-valid27 = valid27 || _valid18;
-if(!valid27){
+}
+if(data.headerTimeout !== undefined){
+let data38 = data.headerTimeout;
+const _errs151 = errors;
+let valid27 = false;
 const _errs152 = errors;
-if((typeof data37 == "number") && (isFinite(data37))){
-if(data37 < 0 || isNaN(data37)){
-const err136 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data38 === "string"){
+if(!pattern6.test(data38)){
+const err136 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -2010,7 +2007,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err137 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2021,9 +2018,11 @@ errors++;
 }
 var _valid18 = _errs152 === errors;
 valid27 = valid27 || _valid18;
-}
 if(!valid27){
-const err138 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs154 = errors;
+if((typeof data38 == "number") && (isFinite(data38))){
+if(data38 < 0 || isNaN(data38)){
+const err138 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2032,26 +2031,9 @@ vErrors.push(err138);
 }
 errors++;
 }
-else {
-errors = _errs149;
-if(vErrors !== null){
-if(_errs149){
-vErrors.length = _errs149;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.bodyTimeout !== undefined){
-let data38 = data.bodyTimeout;
-const _errs155 = errors;
-let valid28 = false;
-const _errs156 = errors;
-if(typeof data38 === "string"){
-if(!pattern6.test(data38)){
-const err139 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err139 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2060,9 +2042,11 @@ vErrors.push(err139);
 }
 errors++;
 }
+var _valid18 = _errs154 === errors;
+valid27 = valid27 || _valid18;
 }
-else {
-const err140 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid27){
+const err140 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2071,13 +2055,26 @@ vErrors.push(err140);
 }
 errors++;
 }
-var _valid19 = _errs156 === errors;
-valid28 = valid28 || _valid19;
-if(!valid28){
+else {
+errors = _errs151;
+if(vErrors !== null){
+if(_errs151){
+vErrors.length = _errs151;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.bodyTimeout !== undefined){
+let data39 = data.bodyTimeout;
+const _errs157 = errors;
+let valid28 = false;
 const _errs158 = errors;
-if((typeof data38 == "number") && (isFinite(data38))){
-if(data38 < 0 || isNaN(data38)){
-const err141 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data39 === "string"){
+if(!pattern6.test(data39)){
+const err141 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2088,7 +2085,7 @@ errors++;
 }
 }
 else {
-const err142 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err142 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2099,9 +2096,11 @@ errors++;
 }
 var _valid19 = _errs158 === errors;
 valid28 = valid28 || _valid19;
-}
 if(!valid28){
-const err143 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs160 = errors;
+if((typeof data39 == "number") && (isFinite(data39))){
+if(data39 < 0 || isNaN(data39)){
+const err143 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2110,26 +2109,9 @@ vErrors.push(err143);
 }
 errors++;
 }
-else {
-errors = _errs155;
-if(vErrors !== null){
-if(_errs155){
-vErrors.length = _errs155;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.requestTimeout !== undefined){
-let data39 = data.requestTimeout;
-const _errs161 = errors;
-let valid29 = false;
-const _errs162 = errors;
-if(typeof data39 === "string"){
-if(!pattern6.test(data39)){
-const err144 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err144 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2138,9 +2120,11 @@ vErrors.push(err144);
 }
 errors++;
 }
+var _valid19 = _errs160 === errors;
+valid28 = valid28 || _valid19;
 }
-else {
-const err145 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid28){
+const err145 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2149,13 +2133,26 @@ vErrors.push(err145);
 }
 errors++;
 }
-var _valid20 = _errs162 === errors;
-valid29 = valid29 || _valid20;
-if(!valid29){
+else {
+errors = _errs157;
+if(vErrors !== null){
+if(_errs157){
+vErrors.length = _errs157;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.requestTimeout !== undefined){
+let data40 = data.requestTimeout;
+const _errs163 = errors;
+let valid29 = false;
 const _errs164 = errors;
-if((typeof data39 == "number") && (isFinite(data39))){
-if(data39 < 0 || isNaN(data39)){
-const err146 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data40 === "string"){
+if(!pattern6.test(data40)){
+const err146 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2166,7 +2163,7 @@ errors++;
 }
 }
 else {
-const err147 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err147 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2177,9 +2174,11 @@ errors++;
 }
 var _valid20 = _errs164 === errors;
 valid29 = valid29 || _valid20;
-}
 if(!valid29){
-const err148 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs166 = errors;
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 < 0 || isNaN(data40)){
+const err148 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2188,26 +2187,9 @@ vErrors.push(err148);
 }
 errors++;
 }
-else {
-errors = _errs161;
-if(vErrors !== null){
-if(_errs161){
-vErrors.length = _errs161;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.sendTimeout !== undefined){
-let data40 = data.sendTimeout;
-const _errs167 = errors;
-let valid30 = false;
-const _errs168 = errors;
-if(typeof data40 === "string"){
-if(!pattern6.test(data40)){
-const err149 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err149 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -2216,9 +2198,11 @@ vErrors.push(err149);
 }
 errors++;
 }
+var _valid20 = _errs166 === errors;
+valid29 = valid29 || _valid20;
 }
-else {
-const err150 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid29){
+const err150 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -2227,13 +2211,26 @@ vErrors.push(err150);
 }
 errors++;
 }
-var _valid21 = _errs168 === errors;
-valid30 = valid30 || _valid21;
-if(!valid30){
+else {
+errors = _errs163;
+if(vErrors !== null){
+if(_errs163){
+vErrors.length = _errs163;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.sendTimeout !== undefined){
+let data41 = data.sendTimeout;
+const _errs169 = errors;
+let valid30 = false;
 const _errs170 = errors;
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 < 0 || isNaN(data40)){
-const err151 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data41 === "string"){
+if(!pattern6.test(data41)){
+const err151 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -2244,7 +2241,7 @@ errors++;
 }
 }
 else {
-const err152 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err152 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -2255,9 +2252,11 @@ errors++;
 }
 var _valid21 = _errs170 === errors;
 valid30 = valid30 || _valid21;
-}
 if(!valid30){
-const err153 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs172 = errors;
+if((typeof data41 == "number") && (isFinite(data41))){
+if(data41 < 0 || isNaN(data41)){
+const err153 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -2266,26 +2265,9 @@ vErrors.push(err153);
 }
 errors++;
 }
-else {
-errors = _errs167;
-if(vErrors !== null){
-if(_errs167){
-vErrors.length = _errs167;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.idleTimeout !== undefined){
-let data41 = data.idleTimeout;
-const _errs173 = errors;
-let valid31 = false;
-const _errs174 = errors;
-if(typeof data41 === "string"){
-if(!pattern6.test(data41)){
-const err154 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err154 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -2294,9 +2276,11 @@ vErrors.push(err154);
 }
 errors++;
 }
+var _valid21 = _errs172 === errors;
+valid30 = valid30 || _valid21;
 }
-else {
-const err155 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid30){
+const err155 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -2305,13 +2289,26 @@ vErrors.push(err155);
 }
 errors++;
 }
-var _valid22 = _errs174 === errors;
-valid31 = valid31 || _valid22;
-if(!valid31){
+else {
+errors = _errs169;
+if(vErrors !== null){
+if(_errs169){
+vErrors.length = _errs169;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.idleTimeout !== undefined){
+let data42 = data.idleTimeout;
+const _errs175 = errors;
+let valid31 = false;
 const _errs176 = errors;
-if((typeof data41 == "number") && (isFinite(data41))){
-if(data41 < 0 || isNaN(data41)){
-const err156 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data42 === "string"){
+if(!pattern6.test(data42)){
+const err156 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -2322,7 +2319,7 @@ errors++;
 }
 }
 else {
-const err157 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err157 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2333,9 +2330,11 @@ errors++;
 }
 var _valid22 = _errs176 === errors;
 valid31 = valid31 || _valid22;
-}
 if(!valid31){
-const err158 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs178 = errors;
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 < 0 || isNaN(data42)){
+const err158 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2344,25 +2343,9 @@ vErrors.push(err158);
 }
 errors++;
 }
-else {
-errors = _errs173;
-if(vErrors !== null){
-if(_errs173){
-vErrors.length = _errs173;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.maxConnections !== undefined){
-let data42 = data.maxConnections;
-const _errs179 = errors;
-let valid32 = false;
-const _errs180 = errors;
-if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-const err159 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err159 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2371,9 +2354,11 @@ vErrors.push(err159);
 }
 errors++;
 }
-if((typeof data42 == "number") && (isFinite(data42))){
-if(data42 > 1000000 || isNaN(data42)){
-const err160 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+var _valid22 = _errs178 === errors;
+valid31 = valid31 || _valid22;
+}
+if(!valid31){
+const err160 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2382,8 +2367,25 @@ vErrors.push(err160);
 }
 errors++;
 }
-if(data42 < 0 || isNaN(data42)){
-const err161 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs175;
+if(vErrors !== null){
+if(_errs175){
+vErrors.length = _errs175;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.maxConnections !== undefined){
+let data43 = data.maxConnections;
+const _errs181 = errors;
+let valid32 = false;
+const _errs182 = errors;
+if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
+const err161 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2392,14 +2394,9 @@ vErrors.push(err161);
 }
 errors++;
 }
-}
-var _valid23 = _errs180 === errors;
-valid32 = valid32 || _valid23;
-if(!valid32){
-const _errs182 = errors;
-if(typeof data42 === "string"){
-if(!pattern13.test(data42)){
-const err162 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 > 1000000 || isNaN(data43)){
+const err162 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2408,9 +2405,8 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-else {
-const err163 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data43 < 0 || isNaN(data43)){
+const err163 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2419,11 +2415,14 @@ vErrors.push(err163);
 }
 errors++;
 }
+}
 var _valid23 = _errs182 === errors;
 valid32 = valid32 || _valid23;
-}
 if(!valid32){
-const err164 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs184 = errors;
+if(typeof data43 === "string"){
+if(!pattern13.test(data43)){
+const err164 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2432,25 +2431,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-else {
-errors = _errs179;
-if(vErrors !== null){
-if(_errs179){
-vErrors.length = _errs179;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.workers !== undefined){
-let data43 = data.workers;
-const _errs185 = errors;
-let valid33 = false;
-const _errs186 = errors;
-if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
-const err165 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err165 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2459,9 +2442,11 @@ vErrors.push(err165);
 }
 errors++;
 }
-if((typeof data43 == "number") && (isFinite(data43))){
-if(data43 > 256 || isNaN(data43)){
-const err166 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
+var _valid23 = _errs184 === errors;
+valid32 = valid32 || _valid23;
+}
+if(!valid32){
+const err166 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2470,8 +2455,25 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(data43 < 1 || isNaN(data43)){
-const err167 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs181;
+if(vErrors !== null){
+if(_errs181){
+vErrors.length = _errs181;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.workers !== undefined){
+let data44 = data.workers;
+const _errs187 = errors;
+let valid33 = false;
+const _errs188 = errors;
+if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
+const err167 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2480,14 +2482,9 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-var _valid24 = _errs186 === errors;
-valid33 = valid33 || _valid24;
-if(!valid33){
-const _errs188 = errors;
-if(typeof data43 === "string"){
-if(!pattern33.test(data43)){
-const err168 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 > 256 || isNaN(data44)){
+const err168 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2496,9 +2493,8 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-else {
-const err169 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data44 < 1 || isNaN(data44)){
+const err169 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2507,11 +2503,14 @@ vErrors.push(err169);
 }
 errors++;
 }
+}
 var _valid24 = _errs188 === errors;
 valid33 = valid33 || _valid24;
-}
 if(!valid33){
-const err170 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs190 = errors;
+if(typeof data44 === "string"){
+if(!pattern33.test(data44)){
+const err170 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2520,22 +2519,9 @@ vErrors.push(err170);
 }
 errors++;
 }
-else {
-errors = _errs185;
-if(vErrors !== null){
-if(_errs185){
-vErrors.length = _errs185;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.logLevel !== undefined){
-let data44 = data.logLevel;
-if(typeof data44 !== "string"){
-const err171 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err171 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2544,8 +2530,11 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(!(((((((data44 === "fatal") || (data44 === "error")) || (data44 === "warn")) || (data44 === "info")) || (data44 === "debug")) || (data44 === "trace")) || (data44 === "silent"))){
-const err172 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+var _valid24 = _errs190 === errors;
+valid33 = valid33 || _valid24;
+}
+if(!valid33){
+const err172 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2554,15 +2543,49 @@ vErrors.push(err172);
 }
 errors++;
 }
-}
+else {
+errors = _errs187;
+if(vErrors !== null){
+if(_errs187){
+vErrors.length = _errs187;
 }
 else {
-const err173 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+vErrors = null;
+}
+}
+}
+}
+if(data.logLevel !== undefined){
+let data45 = data.logLevel;
+if(typeof data45 !== "string"){
+const err173 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err173];
 }
 else {
 vErrors.push(err173);
+}
+errors++;
+}
+if(!(((((((data45 === "fatal") || (data45 === "error")) || (data45 === "warn")) || (data45 === "info")) || (data45 === "debug")) || (data45 === "trace")) || (data45 === "silent"))){
+const err174 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+}
+}
+else {
+const err175 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
 }
 errors++;
 }
