@@ -9,7 +9,10 @@ import { DirectorySource } from './discovery/directory/index.js';
 import { dnsSources } from './discovery/dns/source.js';
 import type { DiscoverySource } from './discovery/source.js';
 import { StaticSource } from './discovery/static.js';
-import { ListenError } from './errors.js';
+import { InvalidArgumentError, ListenError } from './errors.js';
+import type { BackendSpec } from './discovery/source.js';
+import { loadTlsMaterial, type BackendTlsSpec } from './tls/material.js';
+import { TlsStore } from './tls/store.js';
 import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
 import { buildDataPlane, stopDataPlane, type DataPlane } from './dataplane/plane.js';
@@ -78,18 +81,50 @@ function workerRows(workers: WorkerGroup): WorkerStatus[] {
   }));
 }
 
+/** The flag behind each field of the global TLS settings, for start-up errors. */
+const GLOBAL_TLS_FLAGS: Readonly<Record<string, string>> = {
+  ca: '--backend-tls-ca',
+  serverName: '--backend-tls-server-name',
+  cert: '--backend-tls-cert',
+  key: '--backend-tls-key',
+  insecureSkipVerify: '--backend-tls-insecure',
+};
+
+/** The `--backend-tls-*` settings as a spec: how https backends without a tls block of their own are reached. */
+function globalTlsSpec(config: Config): BackendTlsSpec {
+  return Object.freeze({
+    ...(config.backendTlsCa !== undefined && { ca: config.backendTlsCa }),
+    ...(config.backendTlsServerName !== undefined && { serverName: config.backendTlsServerName }),
+    ...(config.backendTlsCert !== undefined && { cert: config.backendTlsCert }),
+    ...(config.backendTlsKey !== undefined && { key: config.backendTlsKey }),
+    ...(config.backendTlsInsecure && { insecureSkipVerify: true }),
+  });
+}
+
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
   const workerCount = config.workers === 'auto' ? availableCpus() : config.workers;
   // Each backend's in-flight counter has a share per data plane (see load-slots.ts).
   const load = new LoadSlots(workerCount);
+  // TLS to https backends: the global settings (for --backend, DNS and backend files without a tls block) are
+  // checked now, so a bad path stops start-up; a backend file's own block is checked when the file is read.
+  const globalTls = globalTlsSpec(config);
+  const tlsProblems = loadTlsMaterial(globalTls);
+  if ('problems' in tlsProblems) throw new InvalidArgumentError(tlsProblems.problems.map(([field, m]) => `${GLOBAL_TLS_FLAGS[field] ?? '--backend-tls-*'}: ${m.replace(/\btls\.(\w+)/g, (_, f: string) => GLOBAL_TLS_FLAGS[f] ?? f)}`).join('\n'));
+  let poolRef: Pool | undefined;
+  const tlsStore = new TlsStore({ log: log.child({ component: 'tls' }), onChange: () => poolRef?.refresh() });
+  const tlsOf = (spec: BackendSpec) => (spec.tls !== undefined ? tlsStore.material(spec.tls, spec.origin) : tlsStore.material(globalTls, '--backend-tls-*'));
+  // Loaded now: the insecure warning belongs at start, and the first snapshot then carries the material.
+  tlsStore.material(globalTls, '--backend-tls-*');
   const pool = new Pool({
     drainTimeoutMs: config.drainTimeoutMs,
     panicThresholdPercent: config.panicThresholdPercent,
     slowStartMs: config.slowStartMs,
     load,
+    tls: tlsOf,
   });
+  poolRef = pool;
   pool.onPanic((panic, healthy, total) => {
     const at = { healthy, total, panicThresholdPercent: config.panicThresholdPercent };
     if (panic) log.error(at, 'PANIC MODE: too few healthy backends; routing to all backends, healthy or not');
@@ -114,6 +149,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     health: config.health,
     outlier: config.outlier,
     log: log.child({ component: 'health' }),
+    tls: (b: Backend) => tlsOf(b.spec),
     ...(metrics && { onEjected: (b: Backend) => metrics.ejected(b) }),
   });
   health.start();
@@ -180,6 +216,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     plane?.traffic.close();
     await workers?.stop(Date.now());
     health.stop();
+    tlsStore.stop();
     await Promise.all(sources.map((s) => s.stop()));
     pool.close();
     throw err;
@@ -203,6 +240,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
       const drained = plane ? await stopDataPlane(plane, deadline) : await workers!.stop(deadline);
       controller.stop();
       health.stop();
+      tlsStore.stop();
       await Promise.all(sources.map((s) => s.stop()));
       pool.close();
       if (admin) {

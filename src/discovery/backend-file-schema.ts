@@ -21,6 +21,23 @@ export const HEALTH_BLOCK_SCHEMA = {
   },
 } as const;
 
+/**
+ * A backend file's `tls` block: how its https backends are reached (see docs/backend-tls.md). Relative paths are
+ * resolved against the backend file's folder. Replaces the `--backend-tls-*` settings as a whole.
+ */
+export const TLS_BLOCK_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).',
+  properties: {
+    ca: { type: 'string', minLength: 1, description: 'CA bundle (PEM file) that verifies the backend certificate; default: Node\'s bundled CAs.' },
+    serverName: { type: 'string', pattern: '^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$', description: 'SNI and the name the certificate must carry; default: the URL host.' },
+    cert: { type: 'string', minLength: 1, description: 'Client certificate (PEM file) for mutual TLS; needs key.' },
+    key: { type: 'string', minLength: 1, description: 'Private key (PEM file, unencrypted) of cert.' },
+    insecureSkipVerify: { type: 'boolean', description: 'true: accept any certificate (logged as a warning). For testing only.' },
+  },
+} as const;
+
 /** Largest accepted `weight`. Large enough for any real ratio, small enough that sums of weights stay exact. */
 export const MAX_WEIGHT = 1_000_000;
 
@@ -64,6 +81,7 @@ export const BACKEND_FILE_SCHEMA = {
           description: 'At most this many requests in flight to this backend; at the limit every strategy skips it.',
         },
         health: HEALTH_BLOCK_SCHEMA,
+        tls: TLS_BLOCK_SCHEMA,
         slowStart: {
           anyOf: [
             { type: 'string', pattern: DURATION_PATTERN },

@@ -5,7 +5,7 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (TLS, certificate verified).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (TLS, certificate verified).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
@@ -14,13 +14,14 @@ const pattern2 = new RegExp("^[!-~]*$", "u");
 const pattern3 = new RegExp("^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$", "u");
 const pattern4 = new RegExp("^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
 const pattern5 = new RegExp("^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$", "u");
-const pattern6 = new RegExp("^\\d+(\\.\\d+)?(ms|s|m|h)?$", "u");
-const pattern8 = new RegExp("^(?:[1-9]\\d?|100)$", "u");
-const pattern9 = new RegExp("^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", "u");
-const pattern13 = new RegExp("^\\d{1,9}$", "u");
-const pattern18 = new RegExp("^(?:|/[!-~]*)$", "u");
-const pattern19 = new RegExp("^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$", "u");
-const pattern33 = new RegExp("^(?:auto|\\d{1,9})$", "u");
+const pattern6 = new RegExp("^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$", "u");
+const pattern7 = new RegExp("^\\d+(\\.\\d+)?(ms|s|m|h)?$", "u");
+const pattern9 = new RegExp("^(?:[1-9]\\d?|100)$", "u");
+const pattern10 = new RegExp("^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", "u");
+const pattern14 = new RegExp("^\\d{1,9}$", "u");
+const pattern19 = new RegExp("^(?:|/[!-~]*)$", "u");
+const pattern20 = new RegExp("^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$", "u");
+const pattern34 = new RegExp("^(?:auto|\\d{1,9})$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://bulb.dev/schemas/config.json" */;
@@ -303,10 +304,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data.dnsScheme !== undefined){
-let data12 = data.dnsScheme;
-if(typeof data12 !== "string"){
-const err21 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.backendTlsCa !== undefined){
+if(typeof data.backendTlsCa !== "string"){
+const err21 = {instancePath:instancePath+"/backendTlsCa",schemaPath:"#/properties/backendTlsCa/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -315,8 +315,12 @@ vErrors.push(err21);
 }
 errors++;
 }
-if(!((data12 === "http") || (data12 === "https"))){
-const err22 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/enum",keyword:"enum",params:{allowedValues: schema11.properties.dnsScheme.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.backendTlsServerName !== undefined){
+let data13 = data.backendTlsServerName;
+if(typeof data13 === "string"){
+if(!pattern6.test(data13)){
+const err22 = {instancePath:instancePath+"/backendTlsServerName",schemaPath:"#/properties/backendTlsServerName/pattern",keyword:"pattern",params:{pattern: "^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$"},message:"must match pattern \""+"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$"+"\""};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -326,14 +330,8 @@ vErrors.push(err22);
 errors++;
 }
 }
-if(data.dnsMinInterval !== undefined){
-let data13 = data.dnsMinInterval;
-const _errs29 = errors;
-let valid9 = false;
-const _errs30 = errors;
-if(typeof data13 === "string"){
-if(!pattern6.test(data13)){
-const err23 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+else {
+const err23 = {instancePath:instancePath+"/backendTlsServerName",schemaPath:"#/properties/backendTlsServerName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -343,8 +341,9 @@ vErrors.push(err23);
 errors++;
 }
 }
-else {
-const err24 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.backendTlsCert !== undefined){
+if(typeof data.backendTlsCert !== "string"){
+const err24 = {instancePath:instancePath+"/backendTlsCert",schemaPath:"#/properties/backendTlsCert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -353,13 +352,10 @@ vErrors.push(err24);
 }
 errors++;
 }
-var _valid0 = _errs30 === errors;
-valid9 = valid9 || _valid0;
-if(!valid9){
-const _errs32 = errors;
-if((typeof data13 == "number") && (isFinite(data13))){
-if(data13 < 0 || isNaN(data13)){
-const err25 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.backendTlsKey !== undefined){
+if(typeof data.backendTlsKey !== "string"){
+const err25 = {instancePath:instancePath+"/backendTlsKey",schemaPath:"#/properties/backendTlsKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -369,8 +365,10 @@ vErrors.push(err25);
 errors++;
 }
 }
-else {
-const err26 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data.backendTlsInsecure !== undefined){
+let data16 = data.backendTlsInsecure;
+if(typeof data16 !== "string"){
+const err26 = {instancePath:instancePath+"/backendTlsInsecure",schemaPath:"#/properties/backendTlsInsecure/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -379,11 +377,8 @@ vErrors.push(err26);
 }
 errors++;
 }
-var _valid0 = _errs32 === errors;
-valid9 = valid9 || _valid0;
-}
-if(!valid9){
-const err27 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!((data16 === "on") || (data16 === "off"))){
+const err27 = {instancePath:instancePath+"/backendTlsInsecure",schemaPath:"#/properties/backendTlsInsecure/enum",keyword:"enum",params:{allowedValues: schema11.properties.backendTlsInsecure.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -392,26 +387,11 @@ vErrors.push(err27);
 }
 errors++;
 }
-else {
-errors = _errs29;
-if(vErrors !== null){
-if(_errs29){
-vErrors.length = _errs29;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsMaxInterval !== undefined){
-let data14 = data.dnsMaxInterval;
-const _errs35 = errors;
-let valid10 = false;
-const _errs36 = errors;
-if(typeof data14 === "string"){
-if(!pattern6.test(data14)){
-const err28 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.dnsScheme !== undefined){
+let data17 = data.dnsScheme;
+if(typeof data17 !== "string"){
+const err28 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -420,9 +400,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data17 === "http") || (data17 === "https"))){
+const err29 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/enum",keyword:"enum",params:{allowedValues: schema11.properties.dnsScheme.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -431,13 +410,15 @@ vErrors.push(err29);
 }
 errors++;
 }
-var _valid1 = _errs36 === errors;
-valid10 = valid10 || _valid1;
-if(!valid10){
-const _errs38 = errors;
-if((typeof data14 == "number") && (isFinite(data14))){
-if(data14 < 0 || isNaN(data14)){
-const err30 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.dnsMinInterval !== undefined){
+let data18 = data.dnsMinInterval;
+const _errs39 = errors;
+let valid9 = false;
+const _errs40 = errors;
+if(typeof data18 === "string"){
+if(!pattern7.test(data18)){
+const err30 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -448,7 +429,7 @@ errors++;
 }
 }
 else {
-const err31 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err31 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -457,11 +438,13 @@ vErrors.push(err31);
 }
 errors++;
 }
-var _valid1 = _errs38 === errors;
-valid10 = valid10 || _valid1;
-}
-if(!valid10){
-const err32 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid0 = _errs40 === errors;
+valid9 = valid9 || _valid0;
+if(!valid9){
+const _errs42 = errors;
+if((typeof data18 == "number") && (isFinite(data18))){
+if(data18 < 0 || isNaN(data18)){
+const err32 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -470,25 +453,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-else {
-errors = _errs35;
-if(vErrors !== null){
-if(_errs35){
-vErrors.length = _errs35;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsEmptyAfter !== undefined){
-let data15 = data.dnsEmptyAfter;
-const _errs41 = errors;
-let valid11 = false;
-const _errs42 = errors;
-if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
-const err33 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err33 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -497,9 +464,11 @@ vErrors.push(err33);
 }
 errors++;
 }
-if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 > 100 || isNaN(data15)){
-const err34 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid0 = _errs42 === errors;
+valid9 = valid9 || _valid0;
+}
+if(!valid9){
+const err34 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -508,8 +477,26 @@ vErrors.push(err34);
 }
 errors++;
 }
-if(data15 < 1 || isNaN(data15)){
-const err35 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs39;
+if(vErrors !== null){
+if(_errs39){
+vErrors.length = _errs39;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dnsMaxInterval !== undefined){
+let data19 = data.dnsMaxInterval;
+const _errs45 = errors;
+let valid10 = false;
+const _errs46 = errors;
+if(typeof data19 === "string"){
+if(!pattern7.test(data19)){
+const err35 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -519,13 +506,8 @@ vErrors.push(err35);
 errors++;
 }
 }
-var _valid2 = _errs42 === errors;
-valid11 = valid11 || _valid2;
-if(!valid11){
-const _errs44 = errors;
-if(typeof data15 === "string"){
-if(!pattern8.test(data15)){
-const err36 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
+else {
+const err36 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -534,9 +516,13 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-else {
-const err37 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid1 = _errs46 === errors;
+valid10 = valid10 || _valid1;
+if(!valid10){
+const _errs48 = errors;
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 < 0 || isNaN(data19)){
+const err37 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -545,11 +531,9 @@ vErrors.push(err37);
 }
 errors++;
 }
-var _valid2 = _errs44 === errors;
-valid11 = valid11 || _valid2;
 }
-if(!valid11){
-const err38 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err38 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -558,23 +542,11 @@ vErrors.push(err38);
 }
 errors++;
 }
-else {
-errors = _errs41;
-if(vErrors !== null){
-if(_errs41){
-vErrors.length = _errs41;
+var _valid1 = _errs48 === errors;
+valid10 = valid10 || _valid1;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.strategy !== undefined){
-let data16 = data.strategy;
-if(typeof data16 === "string"){
-if(func3(data16) < 1){
-const err39 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!valid10){
+const err39 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -583,9 +555,25 @@ vErrors.push(err39);
 }
 errors++;
 }
+else {
+errors = _errs45;
+if(vErrors !== null){
+if(_errs45){
+vErrors.length = _errs45;
 }
 else {
-const err40 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data.dnsEmptyAfter !== undefined){
+let data20 = data.dnsEmptyAfter;
+const _errs51 = errors;
+let valid11 = false;
+const _errs52 = errors;
+if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
+const err40 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -594,12 +582,9 @@ vErrors.push(err40);
 }
 errors++;
 }
-}
-if(data.hashKey !== undefined){
-let data17 = data.hashKey;
-if(typeof data17 === "string"){
-if(!pattern9.test(data17)){
-const err41 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 > 100 || isNaN(data20)){
+const err41 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -608,9 +593,8 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-else {
-const err42 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20 < 1 || isNaN(data20)){
+const err42 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -620,14 +604,13 @@ vErrors.push(err42);
 errors++;
 }
 }
-if(data.upstreamTimeout !== undefined){
-let data18 = data.upstreamTimeout;
-const _errs51 = errors;
-let valid12 = false;
-const _errs52 = errors;
-if(typeof data18 === "string"){
-if(!pattern6.test(data18)){
-const err43 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+var _valid2 = _errs52 === errors;
+valid11 = valid11 || _valid2;
+if(!valid11){
+const _errs54 = errors;
+if(typeof data20 === "string"){
+if(!pattern9.test(data20)){
+const err43 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -638,7 +621,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err44 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -647,42 +630,16 @@ vErrors.push(err44);
 }
 errors++;
 }
-var _valid3 = _errs52 === errors;
-valid12 = valid12 || _valid3;
-if(!valid12){
-const _errs54 = errors;
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 < 0 || isNaN(data18)){
-const err45 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid2 = _errs54 === errors;
+valid11 = valid11 || _valid2;
+}
+if(!valid11){
+const err45 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err45];
 }
 else {
 vErrors.push(err45);
-}
-errors++;
-}
-}
-else {
-const err46 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
-if(vErrors === null){
-vErrors = [err46];
-}
-else {
-vErrors.push(err46);
-}
-errors++;
-}
-var _valid3 = _errs54 === errors;
-valid12 = valid12 || _valid3;
-}
-if(!valid12){
-const err47 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err47];
-}
-else {
-vErrors.push(err47);
 }
 errors++;
 }
@@ -698,14 +655,36 @@ vErrors = null;
 }
 }
 }
-if(data.drainTimeout !== undefined){
-let data19 = data.drainTimeout;
-const _errs57 = errors;
-let valid13 = false;
-const _errs58 = errors;
-if(typeof data19 === "string"){
-if(!pattern6.test(data19)){
-const err48 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.strategy !== undefined){
+let data21 = data.strategy;
+if(typeof data21 === "string"){
+if(func3(data21) < 1){
+const err46 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+else {
+const err47 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data.hashKey !== undefined){
+let data22 = data.hashKey;
+if(typeof data22 === "string"){
+if(!pattern10.test(data22)){
+const err48 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -716,7 +695,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err49 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -725,13 +704,15 @@ vErrors.push(err49);
 }
 errors++;
 }
-var _valid4 = _errs58 === errors;
-valid13 = valid13 || _valid4;
-if(!valid13){
-const _errs60 = errors;
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err50 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.upstreamTimeout !== undefined){
+let data23 = data.upstreamTimeout;
+const _errs61 = errors;
+let valid12 = false;
+const _errs62 = errors;
+if(typeof data23 === "string"){
+if(!pattern7.test(data23)){
+const err50 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -742,7 +723,7 @@ errors++;
 }
 }
 else {
-const err51 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err51 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -751,11 +732,13 @@ vErrors.push(err51);
 }
 errors++;
 }
-var _valid4 = _errs60 === errors;
-valid13 = valid13 || _valid4;
-}
-if(!valid13){
-const err52 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid3 = _errs62 === errors;
+valid12 = valid12 || _valid3;
+if(!valid12){
+const _errs64 = errors;
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 < 0 || isNaN(data23)){
+const err52 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -764,26 +747,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-else {
-errors = _errs57;
-if(vErrors !== null){
-if(_errs57){
-vErrors.length = _errs57;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.shutdownDelay !== undefined){
-let data20 = data.shutdownDelay;
-const _errs63 = errors;
-let valid14 = false;
-const _errs64 = errors;
-if(typeof data20 === "string"){
-if(!pattern6.test(data20)){
-const err53 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err53 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -792,9 +758,11 @@ vErrors.push(err53);
 }
 errors++;
 }
+var _valid3 = _errs64 === errors;
+valid12 = valid12 || _valid3;
 }
-else {
-const err54 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid12){
+const err54 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -803,13 +771,26 @@ vErrors.push(err54);
 }
 errors++;
 }
-var _valid5 = _errs64 === errors;
-valid14 = valid14 || _valid5;
-if(!valid14){
-const _errs66 = errors;
-if((typeof data20 == "number") && (isFinite(data20))){
-if(data20 < 0 || isNaN(data20)){
-const err55 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs61;
+if(vErrors !== null){
+if(_errs61){
+vErrors.length = _errs61;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.drainTimeout !== undefined){
+let data24 = data.drainTimeout;
+const _errs67 = errors;
+let valid13 = false;
+const _errs68 = errors;
+if(typeof data24 === "string"){
+if(!pattern7.test(data24)){
+const err55 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -820,7 +801,7 @@ errors++;
 }
 }
 else {
-const err56 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err56 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -829,11 +810,13 @@ vErrors.push(err56);
 }
 errors++;
 }
-var _valid5 = _errs66 === errors;
-valid14 = valid14 || _valid5;
-}
-if(!valid14){
-const err57 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid4 = _errs68 === errors;
+valid13 = valid13 || _valid4;
+if(!valid13){
+const _errs70 = errors;
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 0 || isNaN(data24)){
+const err57 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -842,25 +825,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-else {
-errors = _errs63;
-if(vErrors !== null){
-if(_errs63){
-vErrors.length = _errs63;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retries !== undefined){
-let data21 = data.retries;
-const _errs69 = errors;
-let valid15 = false;
-const _errs70 = errors;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err58 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err58 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -869,9 +836,11 @@ vErrors.push(err58);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 > 10 || isNaN(data21)){
-const err59 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+var _valid4 = _errs70 === errors;
+valid13 = valid13 || _valid4;
+}
+if(!valid13){
+const err59 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -880,8 +849,26 @@ vErrors.push(err59);
 }
 errors++;
 }
-if(data21 < 0 || isNaN(data21)){
-const err60 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs67;
+if(vErrors !== null){
+if(_errs67){
+vErrors.length = _errs67;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.shutdownDelay !== undefined){
+let data25 = data.shutdownDelay;
+const _errs73 = errors;
+let valid14 = false;
+const _errs74 = errors;
+if(typeof data25 === "string"){
+if(!pattern7.test(data25)){
+const err60 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -891,13 +878,8 @@ vErrors.push(err60);
 errors++;
 }
 }
-var _valid6 = _errs70 === errors;
-valid15 = valid15 || _valid6;
-if(!valid15){
-const _errs72 = errors;
-if(typeof data21 === "string"){
-if(!pattern13.test(data21)){
-const err61 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+else {
+const err61 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -906,9 +888,13 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid5 = _errs74 === errors;
+valid14 = valid14 || _valid5;
+if(!valid14){
+const _errs76 = errors;
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err62 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -917,11 +903,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-var _valid6 = _errs72 === errors;
-valid15 = valid15 || _valid6;
 }
-if(!valid15){
-const err63 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err63 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -930,25 +914,11 @@ vErrors.push(err63);
 }
 errors++;
 }
-else {
-errors = _errs69;
-if(vErrors !== null){
-if(_errs69){
-vErrors.length = _errs69;
+var _valid5 = _errs76 === errors;
+valid14 = valid14 || _valid5;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retryBudget !== undefined){
-let data22 = data.retryBudget;
-const _errs75 = errors;
-let valid16 = false;
-const _errs76 = errors;
-if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
-const err64 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid14){
+const err64 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -957,9 +927,25 @@ vErrors.push(err64);
 }
 errors++;
 }
-if((typeof data22 == "number") && (isFinite(data22))){
-if(data22 > 100 || isNaN(data22)){
-const err65 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+else {
+errors = _errs73;
+if(vErrors !== null){
+if(_errs73){
+vErrors.length = _errs73;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retries !== undefined){
+let data26 = data.retries;
+const _errs79 = errors;
+let valid15 = false;
+const _errs80 = errors;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err65 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -968,8 +954,9 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(data22 < 0 || isNaN(data22)){
-const err66 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 > 10 || isNaN(data26)){
+const err66 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -978,14 +965,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-var _valid7 = _errs76 === errors;
-valid16 = valid16 || _valid7;
-if(!valid16){
-const _errs78 = errors;
-if(typeof data22 === "string"){
-if(!pattern13.test(data22)){
-const err67 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if(data26 < 0 || isNaN(data26)){
+const err67 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -995,8 +976,13 @@ vErrors.push(err67);
 errors++;
 }
 }
-else {
-const err68 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid6 = _errs80 === errors;
+valid15 = valid15 || _valid6;
+if(!valid15){
+const _errs82 = errors;
+if(typeof data26 === "string"){
+if(!pattern14.test(data26)){
+const err68 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1005,11 +991,9 @@ vErrors.push(err68);
 }
 errors++;
 }
-var _valid7 = _errs78 === errors;
-valid16 = valid16 || _valid7;
 }
-if(!valid16){
-const err69 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err69 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1018,25 +1002,11 @@ vErrors.push(err69);
 }
 errors++;
 }
-else {
-errors = _errs75;
-if(vErrors !== null){
-if(_errs75){
-vErrors.length = _errs75;
+var _valid6 = _errs82 === errors;
+valid15 = valid15 || _valid6;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retryBodyLimit !== undefined){
-let data23 = data.retryBodyLimit;
-const _errs81 = errors;
-let valid17 = false;
-const _errs82 = errors;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err70 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid15){
+const err70 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1045,9 +1015,25 @@ vErrors.push(err70);
 }
 errors++;
 }
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 67108864 || isNaN(data23)){
-const err71 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
+else {
+errors = _errs79;
+if(vErrors !== null){
+if(_errs79){
+vErrors.length = _errs79;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retryBudget !== undefined){
+let data27 = data.retryBudget;
+const _errs85 = errors;
+let valid16 = false;
+const _errs86 = errors;
+if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
+const err71 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1056,8 +1042,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(data23 < 0 || isNaN(data23)){
-const err72 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data27 == "number") && (isFinite(data27))){
+if(data27 > 100 || isNaN(data27)){
+const err72 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1066,14 +1053,8 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-var _valid8 = _errs82 === errors;
-valid17 = valid17 || _valid8;
-if(!valid17){
-const _errs84 = errors;
-if(typeof data23 === "string"){
-if(!pattern13.test(data23)){
-const err73 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if(data27 < 0 || isNaN(data27)){
+const err73 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1083,8 +1064,13 @@ vErrors.push(err73);
 errors++;
 }
 }
-else {
-const err74 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid7 = _errs86 === errors;
+valid16 = valid16 || _valid7;
+if(!valid16){
+const _errs88 = errors;
+if(typeof data27 === "string"){
+if(!pattern14.test(data27)){
+const err74 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1093,11 +1079,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-var _valid8 = _errs84 === errors;
-valid17 = valid17 || _valid8;
 }
-if(!valid17){
-const err75 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err75 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1106,25 +1090,11 @@ vErrors.push(err75);
 }
 errors++;
 }
-else {
-errors = _errs81;
-if(vErrors !== null){
-if(_errs81){
-vErrors.length = _errs81;
+var _valid7 = _errs88 === errors;
+valid16 = valid16 || _valid7;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.panicThreshold !== undefined){
-let data24 = data.panicThreshold;
-const _errs87 = errors;
-let valid18 = false;
-const _errs88 = errors;
-if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
-const err76 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid16){
+const err76 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1133,9 +1103,25 @@ vErrors.push(err76);
 }
 errors++;
 }
-if((typeof data24 == "number") && (isFinite(data24))){
-if(data24 > 100 || isNaN(data24)){
-const err77 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+else {
+errors = _errs85;
+if(vErrors !== null){
+if(_errs85){
+vErrors.length = _errs85;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retryBodyLimit !== undefined){
+let data28 = data.retryBodyLimit;
+const _errs91 = errors;
+let valid17 = false;
+const _errs92 = errors;
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+const err77 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1144,8 +1130,9 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(data24 < 0 || isNaN(data24)){
-const err78 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 > 67108864 || isNaN(data28)){
+const err78 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1154,14 +1141,8 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-var _valid9 = _errs88 === errors;
-valid18 = valid18 || _valid9;
-if(!valid18){
-const _errs90 = errors;
-if(typeof data24 === "string"){
-if(!pattern13.test(data24)){
-const err79 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if(data28 < 0 || isNaN(data28)){
+const err79 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1171,8 +1152,13 @@ vErrors.push(err79);
 errors++;
 }
 }
-else {
-const err80 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid8 = _errs92 === errors;
+valid17 = valid17 || _valid8;
+if(!valid17){
+const _errs94 = errors;
+if(typeof data28 === "string"){
+if(!pattern14.test(data28)){
+const err80 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1181,11 +1167,9 @@ vErrors.push(err80);
 }
 errors++;
 }
-var _valid9 = _errs90 === errors;
-valid18 = valid18 || _valid9;
 }
-if(!valid18){
-const err81 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err81 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1194,26 +1178,11 @@ vErrors.push(err81);
 }
 errors++;
 }
-else {
-errors = _errs87;
-if(vErrors !== null){
-if(_errs87){
-vErrors.length = _errs87;
+var _valid8 = _errs94 === errors;
+valid17 = valid17 || _valid8;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.slowStart !== undefined){
-let data25 = data.slowStart;
-const _errs93 = errors;
-let valid19 = false;
-const _errs94 = errors;
-if(typeof data25 === "string"){
-if(!pattern6.test(data25)){
-const err82 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!valid17){
+const err82 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1222,9 +1191,25 @@ vErrors.push(err82);
 }
 errors++;
 }
+else {
+errors = _errs91;
+if(vErrors !== null){
+if(_errs91){
+vErrors.length = _errs91;
 }
 else {
-const err83 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data.panicThreshold !== undefined){
+let data29 = data.panicThreshold;
+const _errs97 = errors;
+let valid18 = false;
+const _errs98 = errors;
+if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
+const err83 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1233,13 +1218,9 @@ vErrors.push(err83);
 }
 errors++;
 }
-var _valid10 = _errs94 === errors;
-valid19 = valid19 || _valid10;
-if(!valid19){
-const _errs96 = errors;
-if((typeof data25 == "number") && (isFinite(data25))){
-if(data25 < 0 || isNaN(data25)){
-const err84 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data29 == "number") && (isFinite(data29))){
+if(data29 > 100 || isNaN(data29)){
+const err84 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1248,9 +1229,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-else {
-const err85 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data29 < 0 || isNaN(data29)){
+const err85 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1259,11 +1239,14 @@ vErrors.push(err85);
 }
 errors++;
 }
-var _valid10 = _errs96 === errors;
-valid19 = valid19 || _valid10;
 }
-if(!valid19){
-const err86 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid9 = _errs98 === errors;
+valid18 = valid18 || _valid9;
+if(!valid18){
+const _errs100 = errors;
+if(typeof data29 === "string"){
+if(!pattern14.test(data29)){
+const err86 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1272,22 +1255,9 @@ vErrors.push(err86);
 }
 errors++;
 }
-else {
-errors = _errs93;
-if(vErrors !== null){
-if(_errs93){
-vErrors.length = _errs93;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthMode !== undefined){
-let data26 = data.healthMode;
-if(typeof data26 !== "string"){
-const err87 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err87 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1296,8 +1266,11 @@ vErrors.push(err87);
 }
 errors++;
 }
-if(!((((data26 === "auto") || (data26 === "http")) || (data26 === "tcp")) || (data26 === "off"))){
-const err88 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
+var _valid9 = _errs100 === errors;
+valid18 = valid18 || _valid9;
+}
+if(!valid18){
+const err88 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1306,12 +1279,26 @@ vErrors.push(err88);
 }
 errors++;
 }
+else {
+errors = _errs97;
+if(vErrors !== null){
+if(_errs97){
+vErrors.length = _errs97;
 }
-if(data.healthPath !== undefined){
-let data27 = data.healthPath;
-if(typeof data27 === "string"){
-if(!pattern18.test(data27)){
-const err89 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.slowStart !== undefined){
+let data30 = data.slowStart;
+const _errs103 = errors;
+let valid19 = false;
+const _errs104 = errors;
+if(typeof data30 === "string"){
+if(!pattern7.test(data30)){
+const err89 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1322,7 +1309,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err90 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1331,12 +1318,13 @@ vErrors.push(err90);
 }
 errors++;
 }
-}
-if(data.healthStatus !== undefined){
-let data28 = data.healthStatus;
-if(typeof data28 === "string"){
-if(!pattern19.test(data28)){
-const err91 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+var _valid10 = _errs104 === errors;
+valid19 = valid19 || _valid10;
+if(!valid19){
+const _errs106 = errors;
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 < 0 || isNaN(data30)){
+const err91 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1347,7 +1335,7 @@ errors++;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err92 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1356,15 +1344,11 @@ vErrors.push(err92);
 }
 errors++;
 }
+var _valid10 = _errs106 === errors;
+valid19 = valid19 || _valid10;
 }
-if(data.healthInterval !== undefined){
-let data29 = data.healthInterval;
-const _errs105 = errors;
-let valid20 = false;
-const _errs106 = errors;
-if(typeof data29 === "string"){
-if(!pattern6.test(data29)){
-const err93 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!valid19){
+const err93 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1373,9 +1357,22 @@ vErrors.push(err93);
 }
 errors++;
 }
+else {
+errors = _errs103;
+if(vErrors !== null){
+if(_errs103){
+vErrors.length = _errs103;
 }
 else {
-const err94 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data.healthMode !== undefined){
+let data31 = data.healthMode;
+if(typeof data31 !== "string"){
+const err94 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1384,13 +1381,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-var _valid11 = _errs106 === errors;
-valid20 = valid20 || _valid11;
-if(!valid20){
-const _errs108 = errors;
-if((typeof data29 == "number") && (isFinite(data29))){
-if(data29 < 0 || isNaN(data29)){
-const err95 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data31 === "auto") || (data31 === "http")) || (data31 === "tcp")) || (data31 === "off"))){
+const err95 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1400,8 +1392,11 @@ vErrors.push(err95);
 errors++;
 }
 }
-else {
-const err96 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data.healthPath !== undefined){
+let data32 = data.healthPath;
+if(typeof data32 === "string"){
+if(!pattern19.test(data32)){
+const err96 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1410,11 +1405,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-var _valid11 = _errs108 === errors;
-valid20 = valid20 || _valid11;
 }
-if(!valid20){
-const err97 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err97 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1423,26 +1416,12 @@ vErrors.push(err97);
 }
 errors++;
 }
-else {
-errors = _errs105;
-if(vErrors !== null){
-if(_errs105){
-vErrors.length = _errs105;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthTimeout !== undefined){
-let data30 = data.healthTimeout;
-const _errs111 = errors;
-let valid21 = false;
-const _errs112 = errors;
-if(typeof data30 === "string"){
-if(!pattern6.test(data30)){
-const err98 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.healthStatus !== undefined){
+let data33 = data.healthStatus;
+if(typeof data33 === "string"){
+if(!pattern20.test(data33)){
+const err98 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1453,7 +1432,7 @@ errors++;
 }
 }
 else {
-const err99 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err99 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1462,13 +1441,15 @@ vErrors.push(err99);
 }
 errors++;
 }
-var _valid12 = _errs112 === errors;
-valid21 = valid21 || _valid12;
-if(!valid21){
-const _errs114 = errors;
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 < 0 || isNaN(data30)){
-const err100 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.healthInterval !== undefined){
+let data34 = data.healthInterval;
+const _errs115 = errors;
+let valid20 = false;
+const _errs116 = errors;
+if(typeof data34 === "string"){
+if(!pattern7.test(data34)){
+const err100 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1479,7 +1460,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err101 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1488,11 +1469,13 @@ vErrors.push(err101);
 }
 errors++;
 }
-var _valid12 = _errs114 === errors;
-valid21 = valid21 || _valid12;
-}
-if(!valid21){
-const err102 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid11 = _errs116 === errors;
+valid20 = valid20 || _valid11;
+if(!valid20){
+const _errs118 = errors;
+if((typeof data34 == "number") && (isFinite(data34))){
+if(data34 < 0 || isNaN(data34)){
+const err102 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1501,25 +1484,9 @@ vErrors.push(err102);
 }
 errors++;
 }
-else {
-errors = _errs111;
-if(vErrors !== null){
-if(_errs111){
-vErrors.length = _errs111;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthRise !== undefined){
-let data31 = data.healthRise;
-const _errs117 = errors;
-let valid22 = false;
-const _errs118 = errors;
-if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
-const err103 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err103 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1528,9 +1495,11 @@ vErrors.push(err103);
 }
 errors++;
 }
-if((typeof data31 == "number") && (isFinite(data31))){
-if(data31 > 100 || isNaN(data31)){
-const err104 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid11 = _errs118 === errors;
+valid20 = valid20 || _valid11;
+}
+if(!valid20){
+const err104 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1539,8 +1508,26 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(data31 < 1 || isNaN(data31)){
-const err105 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs115;
+if(vErrors !== null){
+if(_errs115){
+vErrors.length = _errs115;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthTimeout !== undefined){
+let data35 = data.healthTimeout;
+const _errs121 = errors;
+let valid21 = false;
+const _errs122 = errors;
+if(typeof data35 === "string"){
+if(!pattern7.test(data35)){
+const err105 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1550,13 +1537,8 @@ vErrors.push(err105);
 errors++;
 }
 }
-var _valid13 = _errs118 === errors;
-valid22 = valid22 || _valid13;
-if(!valid22){
-const _errs120 = errors;
-if(typeof data31 === "string"){
-if(!pattern13.test(data31)){
-const err106 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+else {
+const err106 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1565,9 +1547,13 @@ vErrors.push(err106);
 }
 errors++;
 }
-}
-else {
-const err107 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid12 = _errs122 === errors;
+valid21 = valid21 || _valid12;
+if(!valid21){
+const _errs124 = errors;
+if((typeof data35 == "number") && (isFinite(data35))){
+if(data35 < 0 || isNaN(data35)){
+const err107 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1576,11 +1562,9 @@ vErrors.push(err107);
 }
 errors++;
 }
-var _valid13 = _errs120 === errors;
-valid22 = valid22 || _valid13;
 }
-if(!valid22){
-const err108 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err108 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1589,25 +1573,11 @@ vErrors.push(err108);
 }
 errors++;
 }
-else {
-errors = _errs117;
-if(vErrors !== null){
-if(_errs117){
-vErrors.length = _errs117;
+var _valid12 = _errs124 === errors;
+valid21 = valid21 || _valid12;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthFall !== undefined){
-let data32 = data.healthFall;
-const _errs123 = errors;
-let valid23 = false;
-const _errs124 = errors;
-if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
-const err109 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid21){
+const err109 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1616,9 +1586,25 @@ vErrors.push(err109);
 }
 errors++;
 }
-if((typeof data32 == "number") && (isFinite(data32))){
-if(data32 > 100 || isNaN(data32)){
-const err110 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+else {
+errors = _errs121;
+if(vErrors !== null){
+if(_errs121){
+vErrors.length = _errs121;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthRise !== undefined){
+let data36 = data.healthRise;
+const _errs127 = errors;
+let valid22 = false;
+const _errs128 = errors;
+if(!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))){
+const err110 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1627,8 +1613,9 @@ vErrors.push(err110);
 }
 errors++;
 }
-if(data32 < 1 || isNaN(data32)){
-const err111 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data36 == "number") && (isFinite(data36))){
+if(data36 > 100 || isNaN(data36)){
+const err111 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1637,14 +1624,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-var _valid14 = _errs124 === errors;
-valid23 = valid23 || _valid14;
-if(!valid23){
-const _errs126 = errors;
-if(typeof data32 === "string"){
-if(!pattern13.test(data32)){
-const err112 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if(data36 < 1 || isNaN(data36)){
+const err112 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1654,8 +1635,13 @@ vErrors.push(err112);
 errors++;
 }
 }
-else {
-const err113 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid13 = _errs128 === errors;
+valid22 = valid22 || _valid13;
+if(!valid22){
+const _errs130 = errors;
+if(typeof data36 === "string"){
+if(!pattern14.test(data36)){
+const err113 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1664,11 +1650,9 @@ vErrors.push(err113);
 }
 errors++;
 }
-var _valid14 = _errs126 === errors;
-valid23 = valid23 || _valid14;
 }
-if(!valid23){
-const err114 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err114 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1677,22 +1661,11 @@ vErrors.push(err114);
 }
 errors++;
 }
-else {
-errors = _errs123;
-if(vErrors !== null){
-if(_errs123){
-vErrors.length = _errs123;
+var _valid13 = _errs130 === errors;
+valid22 = valid22 || _valid13;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthInitial !== undefined){
-let data33 = data.healthInitial;
-if(typeof data33 !== "string"){
-const err115 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid22){
+const err115 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1701,8 +1674,25 @@ vErrors.push(err115);
 }
 errors++;
 }
-if(!((data33 === "healthy") || (data33 === "unhealthy"))){
-const err116 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
+else {
+errors = _errs127;
+if(vErrors !== null){
+if(_errs127){
+vErrors.length = _errs127;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthFall !== undefined){
+let data37 = data.healthFall;
+const _errs133 = errors;
+let valid23 = false;
+const _errs134 = errors;
+if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
+const err116 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1711,14 +1701,9 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-if(data.outlierConsecutive !== undefined){
-let data34 = data.outlierConsecutive;
-const _errs131 = errors;
-let valid24 = false;
-const _errs132 = errors;
-if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
-const err117 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data37 == "number") && (isFinite(data37))){
+if(data37 > 100 || isNaN(data37)){
+const err117 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1727,9 +1712,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-if((typeof data34 == "number") && (isFinite(data34))){
-if(data34 > 1000 || isNaN(data34)){
-const err118 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data37 < 1 || isNaN(data37)){
+const err118 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1738,8 +1722,14 @@ vErrors.push(err118);
 }
 errors++;
 }
-if(data34 < 0 || isNaN(data34)){
-const err119 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+var _valid14 = _errs134 === errors;
+valid23 = valid23 || _valid14;
+if(!valid23){
+const _errs136 = errors;
+if(typeof data37 === "string"){
+if(!pattern14.test(data37)){
+const err119 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1749,13 +1739,8 @@ vErrors.push(err119);
 errors++;
 }
 }
-var _valid15 = _errs132 === errors;
-valid24 = valid24 || _valid15;
-if(!valid24){
-const _errs134 = errors;
-if(typeof data34 === "string"){
-if(!pattern13.test(data34)){
-const err120 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+else {
+const err120 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1764,9 +1749,11 @@ vErrors.push(err120);
 }
 errors++;
 }
+var _valid14 = _errs136 === errors;
+valid23 = valid23 || _valid14;
 }
-else {
-const err121 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid23){
+const err121 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1775,11 +1762,22 @@ vErrors.push(err121);
 }
 errors++;
 }
-var _valid15 = _errs134 === errors;
-valid24 = valid24 || _valid15;
+else {
+errors = _errs133;
+if(vErrors !== null){
+if(_errs133){
+vErrors.length = _errs133;
 }
-if(!valid24){
-const err122 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthInitial !== undefined){
+let data38 = data.healthInitial;
+if(typeof data38 !== "string"){
+const err122 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1788,26 +1786,8 @@ vErrors.push(err122);
 }
 errors++;
 }
-else {
-errors = _errs131;
-if(vErrors !== null){
-if(_errs131){
-vErrors.length = _errs131;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierBaseEjection !== undefined){
-let data35 = data.outlierBaseEjection;
-const _errs137 = errors;
-let valid25 = false;
-const _errs138 = errors;
-if(typeof data35 === "string"){
-if(!pattern6.test(data35)){
-const err123 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!((data38 === "healthy") || (data38 === "unhealthy"))){
+const err123 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1817,8 +1797,13 @@ vErrors.push(err123);
 errors++;
 }
 }
-else {
-const err124 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.outlierConsecutive !== undefined){
+let data39 = data.outlierConsecutive;
+const _errs141 = errors;
+let valid24 = false;
+const _errs142 = errors;
+if(!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))){
+const err124 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1827,13 +1812,9 @@ vErrors.push(err124);
 }
 errors++;
 }
-var _valid16 = _errs138 === errors;
-valid25 = valid25 || _valid16;
-if(!valid25){
-const _errs140 = errors;
-if((typeof data35 == "number") && (isFinite(data35))){
-if(data35 < 0 || isNaN(data35)){
-const err125 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data39 == "number") && (isFinite(data39))){
+if(data39 > 1000 || isNaN(data39)){
+const err125 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1842,9 +1823,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-}
-else {
-const err126 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data39 < 0 || isNaN(data39)){
+const err126 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1853,11 +1833,14 @@ vErrors.push(err126);
 }
 errors++;
 }
-var _valid16 = _errs140 === errors;
-valid25 = valid25 || _valid16;
 }
-if(!valid25){
-const err127 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid15 = _errs142 === errors;
+valid24 = valid24 || _valid15;
+if(!valid24){
+const _errs144 = errors;
+if(typeof data39 === "string"){
+if(!pattern14.test(data39)){
+const err127 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1866,25 +1849,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-else {
-errors = _errs137;
-if(vErrors !== null){
-if(_errs137){
-vErrors.length = _errs137;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierMaxEjectionPercent !== undefined){
-let data36 = data.outlierMaxEjectionPercent;
-const _errs143 = errors;
-let valid26 = false;
-const _errs144 = errors;
-if(!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))){
-const err128 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err128 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1893,9 +1860,11 @@ vErrors.push(err128);
 }
 errors++;
 }
-if((typeof data36 == "number") && (isFinite(data36))){
-if(data36 > 100 || isNaN(data36)){
-const err129 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid15 = _errs144 === errors;
+valid24 = valid24 || _valid15;
+}
+if(!valid24){
+const err129 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1904,8 +1873,26 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(data36 < 0 || isNaN(data36)){
-const err130 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs141;
+if(vErrors !== null){
+if(_errs141){
+vErrors.length = _errs141;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierBaseEjection !== undefined){
+let data40 = data.outlierBaseEjection;
+const _errs147 = errors;
+let valid25 = false;
+const _errs148 = errors;
+if(typeof data40 === "string"){
+if(!pattern7.test(data40)){
+const err130 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1915,13 +1902,8 @@ vErrors.push(err130);
 errors++;
 }
 }
-var _valid17 = _errs144 === errors;
-valid26 = valid26 || _valid17;
-if(!valid26){
-const _errs146 = errors;
-if(typeof data36 === "string"){
-if(!pattern13.test(data36)){
-const err131 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+else {
+const err131 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1930,9 +1912,13 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-else {
-const err132 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid16 = _errs148 === errors;
+valid25 = valid25 || _valid16;
+if(!valid25){
+const _errs150 = errors;
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 < 0 || isNaN(data40)){
+const err132 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1941,11 +1927,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-var _valid17 = _errs146 === errors;
-valid26 = valid26 || _valid17;
 }
-if(!valid26){
-const err133 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err133 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1954,22 +1938,11 @@ vErrors.push(err133);
 }
 errors++;
 }
-else {
-errors = _errs143;
-if(vErrors !== null){
-if(_errs143){
-vErrors.length = _errs143;
+var _valid16 = _errs150 === errors;
+valid25 = valid25 || _valid16;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierUnejectOnCheck !== undefined){
-let data37 = data.outlierUnejectOnCheck;
-if(typeof data37 !== "string"){
-const err134 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid25){
+const err134 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1978,8 +1951,25 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(!((data37 === "on") || (data37 === "off"))){
-const err135 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
+else {
+errors = _errs147;
+if(vErrors !== null){
+if(_errs147){
+vErrors.length = _errs147;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierMaxEjectionPercent !== undefined){
+let data41 = data.outlierMaxEjectionPercent;
+const _errs153 = errors;
+let valid26 = false;
+const _errs154 = errors;
+if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
+const err135 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1988,15 +1978,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-}
-if(data.headerTimeout !== undefined){
-let data38 = data.headerTimeout;
-const _errs151 = errors;
-let valid27 = false;
-const _errs152 = errors;
-if(typeof data38 === "string"){
-if(!pattern6.test(data38)){
-const err136 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if((typeof data41 == "number") && (isFinite(data41))){
+if(data41 > 100 || isNaN(data41)){
+const err136 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -2005,9 +1989,8 @@ vErrors.push(err136);
 }
 errors++;
 }
-}
-else {
-const err137 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data41 < 0 || isNaN(data41)){
+const err137 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2016,13 +1999,14 @@ vErrors.push(err137);
 }
 errors++;
 }
-var _valid18 = _errs152 === errors;
-valid27 = valid27 || _valid18;
-if(!valid27){
-const _errs154 = errors;
-if((typeof data38 == "number") && (isFinite(data38))){
-if(data38 < 0 || isNaN(data38)){
-const err138 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+var _valid17 = _errs154 === errors;
+valid26 = valid26 || _valid17;
+if(!valid26){
+const _errs156 = errors;
+if(typeof data41 === "string"){
+if(!pattern14.test(data41)){
+const err138 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2033,7 +2017,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err139 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2042,11 +2026,11 @@ vErrors.push(err139);
 }
 errors++;
 }
-var _valid18 = _errs154 === errors;
-valid27 = valid27 || _valid18;
+var _valid17 = _errs156 === errors;
+valid26 = valid26 || _valid17;
 }
-if(!valid27){
-const err140 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!valid26){
+const err140 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2056,10 +2040,10 @@ vErrors.push(err140);
 errors++;
 }
 else {
-errors = _errs151;
+errors = _errs153;
 if(vErrors !== null){
-if(_errs151){
-vErrors.length = _errs151;
+if(_errs153){
+vErrors.length = _errs153;
 }
 else {
 vErrors = null;
@@ -2067,14 +2051,10 @@ vErrors = null;
 }
 }
 }
-if(data.bodyTimeout !== undefined){
-let data39 = data.bodyTimeout;
-const _errs157 = errors;
-let valid28 = false;
-const _errs158 = errors;
-if(typeof data39 === "string"){
-if(!pattern6.test(data39)){
-const err141 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.outlierUnejectOnCheck !== undefined){
+let data42 = data.outlierUnejectOnCheck;
+if(typeof data42 !== "string"){
+const err141 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2083,9 +2063,8 @@ vErrors.push(err141);
 }
 errors++;
 }
-}
-else {
-const err142 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data42 === "on") || (data42 === "off"))){
+const err142 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2094,13 +2073,15 @@ vErrors.push(err142);
 }
 errors++;
 }
-var _valid19 = _errs158 === errors;
-valid28 = valid28 || _valid19;
-if(!valid28){
-const _errs160 = errors;
-if((typeof data39 == "number") && (isFinite(data39))){
-if(data39 < 0 || isNaN(data39)){
-const err143 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.headerTimeout !== undefined){
+let data43 = data.headerTimeout;
+const _errs161 = errors;
+let valid27 = false;
+const _errs162 = errors;
+if(typeof data43 === "string"){
+if(!pattern7.test(data43)){
+const err143 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2111,7 +2092,7 @@ errors++;
 }
 }
 else {
-const err144 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err144 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2120,11 +2101,13 @@ vErrors.push(err144);
 }
 errors++;
 }
-var _valid19 = _errs160 === errors;
-valid28 = valid28 || _valid19;
-}
-if(!valid28){
-const err145 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid18 = _errs162 === errors;
+valid27 = valid27 || _valid18;
+if(!valid27){
+const _errs164 = errors;
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 < 0 || isNaN(data43)){
+const err145 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2133,26 +2116,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-else {
-errors = _errs157;
-if(vErrors !== null){
-if(_errs157){
-vErrors.length = _errs157;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.requestTimeout !== undefined){
-let data40 = data.requestTimeout;
-const _errs163 = errors;
-let valid29 = false;
-const _errs164 = errors;
-if(typeof data40 === "string"){
-if(!pattern6.test(data40)){
-const err146 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err146 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2161,9 +2127,11 @@ vErrors.push(err146);
 }
 errors++;
 }
+var _valid18 = _errs164 === errors;
+valid27 = valid27 || _valid18;
 }
-else {
-const err147 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid27){
+const err147 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2172,13 +2140,26 @@ vErrors.push(err147);
 }
 errors++;
 }
-var _valid20 = _errs164 === errors;
-valid29 = valid29 || _valid20;
-if(!valid29){
-const _errs166 = errors;
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 < 0 || isNaN(data40)){
-const err148 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs161;
+if(vErrors !== null){
+if(_errs161){
+vErrors.length = _errs161;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.bodyTimeout !== undefined){
+let data44 = data.bodyTimeout;
+const _errs167 = errors;
+let valid28 = false;
+const _errs168 = errors;
+if(typeof data44 === "string"){
+if(!pattern7.test(data44)){
+const err148 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2189,7 +2170,7 @@ errors++;
 }
 }
 else {
-const err149 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err149 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -2198,11 +2179,13 @@ vErrors.push(err149);
 }
 errors++;
 }
-var _valid20 = _errs166 === errors;
-valid29 = valid29 || _valid20;
-}
-if(!valid29){
-const err150 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid19 = _errs168 === errors;
+valid28 = valid28 || _valid19;
+if(!valid28){
+const _errs170 = errors;
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 < 0 || isNaN(data44)){
+const err150 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -2211,26 +2194,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-else {
-errors = _errs163;
-if(vErrors !== null){
-if(_errs163){
-vErrors.length = _errs163;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.sendTimeout !== undefined){
-let data41 = data.sendTimeout;
-const _errs169 = errors;
-let valid30 = false;
-const _errs170 = errors;
-if(typeof data41 === "string"){
-if(!pattern6.test(data41)){
-const err151 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err151 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -2239,9 +2205,11 @@ vErrors.push(err151);
 }
 errors++;
 }
+var _valid19 = _errs170 === errors;
+valid28 = valid28 || _valid19;
 }
-else {
-const err152 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid28){
+const err152 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -2250,13 +2218,26 @@ vErrors.push(err152);
 }
 errors++;
 }
-var _valid21 = _errs170 === errors;
-valid30 = valid30 || _valid21;
-if(!valid30){
-const _errs172 = errors;
-if((typeof data41 == "number") && (isFinite(data41))){
-if(data41 < 0 || isNaN(data41)){
-const err153 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs167;
+if(vErrors !== null){
+if(_errs167){
+vErrors.length = _errs167;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.requestTimeout !== undefined){
+let data45 = data.requestTimeout;
+const _errs173 = errors;
+let valid29 = false;
+const _errs174 = errors;
+if(typeof data45 === "string"){
+if(!pattern7.test(data45)){
+const err153 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -2267,7 +2248,7 @@ errors++;
 }
 }
 else {
-const err154 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err154 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -2276,11 +2257,13 @@ vErrors.push(err154);
 }
 errors++;
 }
-var _valid21 = _errs172 === errors;
-valid30 = valid30 || _valid21;
-}
-if(!valid30){
-const err155 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid20 = _errs174 === errors;
+valid29 = valid29 || _valid20;
+if(!valid29){
+const _errs176 = errors;
+if((typeof data45 == "number") && (isFinite(data45))){
+if(data45 < 0 || isNaN(data45)){
+const err155 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -2289,26 +2272,9 @@ vErrors.push(err155);
 }
 errors++;
 }
-else {
-errors = _errs169;
-if(vErrors !== null){
-if(_errs169){
-vErrors.length = _errs169;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.idleTimeout !== undefined){
-let data42 = data.idleTimeout;
-const _errs175 = errors;
-let valid31 = false;
-const _errs176 = errors;
-if(typeof data42 === "string"){
-if(!pattern6.test(data42)){
-const err156 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err156 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -2317,9 +2283,11 @@ vErrors.push(err156);
 }
 errors++;
 }
+var _valid20 = _errs176 === errors;
+valid29 = valid29 || _valid20;
 }
-else {
-const err157 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid29){
+const err157 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2328,13 +2296,26 @@ vErrors.push(err157);
 }
 errors++;
 }
-var _valid22 = _errs176 === errors;
-valid31 = valid31 || _valid22;
-if(!valid31){
-const _errs178 = errors;
-if((typeof data42 == "number") && (isFinite(data42))){
-if(data42 < 0 || isNaN(data42)){
-const err158 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs173;
+if(vErrors !== null){
+if(_errs173){
+vErrors.length = _errs173;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.sendTimeout !== undefined){
+let data46 = data.sendTimeout;
+const _errs179 = errors;
+let valid30 = false;
+const _errs180 = errors;
+if(typeof data46 === "string"){
+if(!pattern7.test(data46)){
+const err158 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2345,7 +2326,7 @@ errors++;
 }
 }
 else {
-const err159 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err159 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2354,11 +2335,13 @@ vErrors.push(err159);
 }
 errors++;
 }
-var _valid22 = _errs178 === errors;
-valid31 = valid31 || _valid22;
-}
-if(!valid31){
-const err160 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid21 = _errs180 === errors;
+valid30 = valid30 || _valid21;
+if(!valid30){
+const _errs182 = errors;
+if((typeof data46 == "number") && (isFinite(data46))){
+if(data46 < 0 || isNaN(data46)){
+const err160 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2367,25 +2350,9 @@ vErrors.push(err160);
 }
 errors++;
 }
-else {
-errors = _errs175;
-if(vErrors !== null){
-if(_errs175){
-vErrors.length = _errs175;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.maxConnections !== undefined){
-let data43 = data.maxConnections;
-const _errs181 = errors;
-let valid32 = false;
-const _errs182 = errors;
-if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
-const err161 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err161 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2394,9 +2361,11 @@ vErrors.push(err161);
 }
 errors++;
 }
-if((typeof data43 == "number") && (isFinite(data43))){
-if(data43 > 1000000 || isNaN(data43)){
-const err162 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+var _valid21 = _errs182 === errors;
+valid30 = valid30 || _valid21;
+}
+if(!valid30){
+const err162 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2405,8 +2374,26 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data43 < 0 || isNaN(data43)){
-const err163 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs179;
+if(vErrors !== null){
+if(_errs179){
+vErrors.length = _errs179;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.idleTimeout !== undefined){
+let data47 = data.idleTimeout;
+const _errs185 = errors;
+let valid31 = false;
+const _errs186 = errors;
+if(typeof data47 === "string"){
+if(!pattern7.test(data47)){
+const err163 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2416,13 +2403,8 @@ vErrors.push(err163);
 errors++;
 }
 }
-var _valid23 = _errs182 === errors;
-valid32 = valid32 || _valid23;
-if(!valid32){
-const _errs184 = errors;
-if(typeof data43 === "string"){
-if(!pattern13.test(data43)){
-const err164 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+else {
+const err164 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2431,9 +2413,13 @@ vErrors.push(err164);
 }
 errors++;
 }
-}
-else {
-const err165 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid22 = _errs186 === errors;
+valid31 = valid31 || _valid22;
+if(!valid31){
+const _errs188 = errors;
+if((typeof data47 == "number") && (isFinite(data47))){
+if(data47 < 0 || isNaN(data47)){
+const err165 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2442,11 +2428,9 @@ vErrors.push(err165);
 }
 errors++;
 }
-var _valid23 = _errs184 === errors;
-valid32 = valid32 || _valid23;
 }
-if(!valid32){
-const err166 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err166 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2455,25 +2439,11 @@ vErrors.push(err166);
 }
 errors++;
 }
-else {
-errors = _errs181;
-if(vErrors !== null){
-if(_errs181){
-vErrors.length = _errs181;
+var _valid22 = _errs188 === errors;
+valid31 = valid31 || _valid22;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.workers !== undefined){
-let data44 = data.workers;
-const _errs187 = errors;
-let valid33 = false;
-const _errs188 = errors;
-if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
-const err167 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid31){
+const err167 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2482,9 +2452,25 @@ vErrors.push(err167);
 }
 errors++;
 }
-if((typeof data44 == "number") && (isFinite(data44))){
-if(data44 > 256 || isNaN(data44)){
-const err168 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
+else {
+errors = _errs185;
+if(vErrors !== null){
+if(_errs185){
+vErrors.length = _errs185;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.maxConnections !== undefined){
+let data48 = data.maxConnections;
+const _errs191 = errors;
+let valid32 = false;
+const _errs192 = errors;
+if(!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))){
+const err168 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2493,8 +2479,9 @@ vErrors.push(err168);
 }
 errors++;
 }
-if(data44 < 1 || isNaN(data44)){
-const err169 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 > 1000000 || isNaN(data48)){
+const err169 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2503,14 +2490,8 @@ vErrors.push(err169);
 }
 errors++;
 }
-}
-var _valid24 = _errs188 === errors;
-valid33 = valid33 || _valid24;
-if(!valid33){
-const _errs190 = errors;
-if(typeof data44 === "string"){
-if(!pattern33.test(data44)){
-const err170 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+if(data48 < 0 || isNaN(data48)){
+const err170 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2520,8 +2501,13 @@ vErrors.push(err170);
 errors++;
 }
 }
-else {
-const err171 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid23 = _errs192 === errors;
+valid32 = valid32 || _valid23;
+if(!valid32){
+const _errs194 = errors;
+if(typeof data48 === "string"){
+if(!pattern14.test(data48)){
+const err171 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2530,11 +2516,9 @@ vErrors.push(err171);
 }
 errors++;
 }
-var _valid24 = _errs190 === errors;
-valid33 = valid33 || _valid24;
 }
-if(!valid33){
-const err172 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err172 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2543,22 +2527,11 @@ vErrors.push(err172);
 }
 errors++;
 }
-else {
-errors = _errs187;
-if(vErrors !== null){
-if(_errs187){
-vErrors.length = _errs187;
+var _valid23 = _errs194 === errors;
+valid32 = valid32 || _valid23;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.logLevel !== undefined){
-let data45 = data.logLevel;
-if(typeof data45 !== "string"){
-const err173 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid32){
+const err173 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2567,8 +2540,25 @@ vErrors.push(err173);
 }
 errors++;
 }
-if(!(((((((data45 === "fatal") || (data45 === "error")) || (data45 === "warn")) || (data45 === "info")) || (data45 === "debug")) || (data45 === "trace")) || (data45 === "silent"))){
-const err174 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+else {
+errors = _errs191;
+if(vErrors !== null){
+if(_errs191){
+vErrors.length = _errs191;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.workers !== undefined){
+let data49 = data.workers;
+const _errs197 = errors;
+let valid33 = false;
+const _errs198 = errors;
+if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){
+const err174 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2577,15 +2567,110 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-}
-else {
-const err175 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data49 == "number") && (isFinite(data49))){
+if(data49 > 256 || isNaN(data49)){
+const err175 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
 if(vErrors === null){
 vErrors = [err175];
 }
 else {
 vErrors.push(err175);
+}
+errors++;
+}
+if(data49 < 1 || isNaN(data49)){
+const err176 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+}
+var _valid24 = _errs198 === errors;
+valid33 = valid33 || _valid24;
+if(!valid33){
+const _errs200 = errors;
+if(typeof data49 === "string"){
+if(!pattern34.test(data49)){
+const err177 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+else {
+const err178 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+var _valid24 = _errs200 === errors;
+valid33 = valid33 || _valid24;
+}
+if(!valid33){
+const err179 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+else {
+errors = _errs197;
+if(vErrors !== null){
+if(_errs197){
+vErrors.length = _errs197;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.logLevel !== undefined){
+let data50 = data.logLevel;
+if(typeof data50 !== "string"){
+const err180 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+if(!(((((((data50 === "fatal") || (data50 === "error")) || (data50 === "warn")) || (data50 === "info")) || (data50 === "debug")) || (data50 === "trace")) || (data50 === "silent"))){
+const err181 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+}
+}
+else {
+const err182 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
 }
 errors++;
 }

@@ -19,6 +19,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BackendHealthSpec } from '../discovery/source.js';
+import type { TlsMaterial } from '../tls/material.js';
 
 /** `--health-*` settings after loading (durations in ms); a backend file's `health` block overrides them. */
 export interface HealthDefaults {
@@ -111,8 +112,11 @@ export interface ProbeSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
-/** Runs one probe; never rejects. Aborting `signal` settles it as failed and frees its socket. */
-export type Probe = (url: string, settings: CheckSettings, signal: ProbeSignal) => Promise<CheckResult>;
+/**
+ * Runs one probe; never rejects. Aborting `signal` settles it as failed and frees its socket. `tls` is the
+ * backend's TLS material when its url is https: checks verify exactly as traffic does.
+ */
+export type Probe = (url: string, settings: CheckSettings, signal: ProbeSignal, tls?: TlsMaterial) => Promise<CheckResult>;
 
 /**
  * The abort signal a checker gives each probe: an `AbortController` does the same but allocates an EventTarget
@@ -139,7 +143,7 @@ class ProbeAbort implements ProbeSignal {
 }
 
 /** The real probe: HTTP GET or TCP connect to the backend's origin, on a connection of its own. */
-export const probe: Probe = (url, settings, signal) =>
+export const probe: Probe = (url, settings, signal, tls) =>
   new Promise<CheckResult>((resolve) => {
     const origin = new URL(url);
     let settled = false;
@@ -157,6 +161,7 @@ export const probe: Probe = (url, settings, signal) =>
     signal.addEventListener('abort', onAbort);
     if (signal.aborted) return onAbort();
     const failed = (err: NodeJS.ErrnoException): void => finish({ ok: false, reason: err.code ?? err.message });
+    if (tls?.error !== undefined && settings.mode !== 'tcp') return finish({ ok: false, reason: `TLS material: ${tls.error}` });
 
     if (settings.mode === 'tcp') {
       // `URL.hostname` keeps an IPv6 address's brackets; net.connect wants it bare.
@@ -179,6 +184,8 @@ export const probe: Probe = (url, settings, signal) =>
       // Its own socket: never a traffic keep-alive socket, never queued behind traffic (see the header comment).
       agent: false,
       headers: { 'user-agent': 'bulb-health-check', accept: '*/*', connection: 'close' },
+      // The traffic's CA, SNI and client certificate; ignored by http.
+      ...tls?.options,
     });
     const responded = (res: http.IncomingMessage): void => {
       res.resume();
@@ -226,6 +233,8 @@ export interface CheckerOptions {
   readonly rand?: () => number;
   /** Called after every probe, synchronously; the manager applies and logs state changes. */
   readonly onResult: (report: CheckReport) => void;
+  /** The backend's current TLS material (it may be reloaded between probes). */
+  readonly tls?: (() => TlsMaterial | undefined) | undefined;
 }
 
 /**
@@ -293,7 +302,7 @@ export class ActiveChecker {
     const started = performance.now();
     const abort = new ProbeAbort();
     this.abort = abort;
-    const result = await (this.opts.probe ?? probe)(this.url, this.settings, abort);
+    const result = await (this.opts.probe ?? probe)(this.url, this.settings, abort, this.opts.tls?.());
     if (this.stopped || generation !== this.generation) return;
     this.abort = undefined;
     const next = nextHealth(this.state, result.ok, this.settings);

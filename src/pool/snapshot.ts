@@ -14,7 +14,11 @@ export interface TargetSnapshot {
   readonly slot: number;
   /** Takes new requests (the pool's one eligibility rule, decided by the controller). */
   readonly routable: boolean;
+  /** How an https backend is reached (CA, SNI, client certificate); a new `version` means new connections use new material. */
+  readonly tls: TlsMaterial | undefined;
 }
+
+import type { TlsMaterial } from '../tls/material.js';
 
 export interface PoolSnapshot {
   /** Increases with every snapshot; a data plane acknowledges the versions it has applied. */

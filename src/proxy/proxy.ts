@@ -10,6 +10,7 @@ import type { Reporter } from '../pool/snapshot.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
 import { prepareRequestHeaders, responseHeaderList } from './headers.js';
 import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
+import { tlsReason } from '../tls/material.js';
 
 export interface ProxyOptions {
   readonly pool: DataPool;
@@ -387,7 +388,11 @@ class Forwarder {
       this.attempt(ex);
       return;
     }
-    this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
+    const tls = tlsReason(code);
+    if (tls !== undefined) {
+      // Never retried elsewhere and never tried in plaintext: a certificate that does not verify is an answer.
+      this.opts.log.warn({ backend: backend.id, error: code, reason: tls, ...(code === 'BULB_TLS_MATERIAL' && { detail: err.message }) }, 'backend TLS failed; answering 502');
+    } else this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
     reply(res, 502);
   }
 
