@@ -601,7 +601,7 @@ export const SETTINGS = [
     key: 'healthMode',
     flag: '--health-mode',
     value: 'auto|http|tcp|off',
-    help: "Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.",
+    help: "Active health checks: http (GET the health path), tcp (connect only), grpc (grpc.health.v1.Health/Check over HTTP/2), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.",
     values: HEALTH_MODES,
     // With no health settings bulb still checks TCP reachability ('auto' without a path); a path turns on HTTP.
     default: 'auto',
@@ -624,6 +624,20 @@ export const SETTINGS = [
     field: 'path',
     // `undefined` when no path is set.
     convert: (raw) => (raw === '' ? undefined : raw),
+  }),
+  setting({
+    key: 'healthGrpcService',
+    flag: '--health-grpc-service',
+    value: 'NAME',
+    help: 'Service name a gRPC health check (--health-mode grpc) asks about, e.g. my.pkg.Greeter; empty (the default) asks about the server as a whole.',
+    default: '',
+    example: '',
+    schema: { type: 'string', maxLength: 1024 },
+    expected: 'a gRPC service name',
+    rule: 'must be a gRPC service name',
+    group: 'health',
+    field: 'grpcService',
+    convert: (raw) => raw,
   }),
   setting({
     key: 'healthStatus',

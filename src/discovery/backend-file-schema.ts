@@ -11,7 +11,8 @@ export const HEALTH_BLOCK_SCHEMA = {
   additionalProperties: false,
   description: 'Active health checks for this backend; every field defaults to the matching --health-* setting.',
   properties: {
-    mode: { type: 'string', enum: ['http', 'tcp', 'off'], description: 'http, tcp or off; http when a path is given.' },
+    mode: { type: 'string', enum: ['http', 'tcp', 'grpc', 'off'], description: 'http, tcp, grpc or off; http when a path is given, grpc when a service is.' },
+    service: { type: 'string', maxLength: 1024, description: 'Service name a gRPC check asks grpc.health.v1.Health/Check about; "" (the default) asks about the whole server.' },
     path: { type: 'string', pattern: HEALTH_PATH_PATTERN, minLength: 1, description: 'Path an HTTP check GETs, e.g. /ready.' },
     status: { type: 'string', pattern: HEALTH_STATUS_PATTERN, description: 'Accepted statuses: 200 or 200-399.' },
     interval: { anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 0 }], description: 'Time between checks.' },

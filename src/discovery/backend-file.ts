@@ -39,7 +39,8 @@ function parseYaml(text: string, options: Yaml.ParseOptions & Yaml.DocumentOptio
 
 /** What each `health` field must be, for problems (ajv's anyOf and pattern errors say nothing useful). */
 const HEALTH_FIELD_RULES: Readonly<Record<string, string>> = {
-  mode: 'must be http, tcp or off',
+  mode: 'must be http, tcp, grpc or off',
+  service: 'must be a gRPC service name (a string, "" for the whole server)',
   path: 'must be a path starting with /',
   status: 'must be a status code or range such as 200-399',
   interval: 'must be a duration like 250ms, 2s or 1m, or a number of seconds (at least 50ms)',
@@ -53,8 +54,9 @@ function healthSpec(raw: Record<string, unknown>): BackendHealthSpec {
   const status = typeof raw['status'] === 'string' ? raw['status'].split('-').map(Number) : undefined;
   const ms = (v: unknown): number | undefined => (typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined);
   const spec: BackendHealthSpec = {
-    ...(raw['mode'] !== undefined && { mode: raw['mode'] as 'http' | 'tcp' | 'off' }),
+    ...(raw['mode'] !== undefined && { mode: raw['mode'] as 'http' | 'tcp' | 'grpc' | 'off' }),
     ...(raw['path'] !== undefined && { path: raw['path'] as string }),
+    ...(raw['service'] !== undefined && { service: raw['service'] as string }),
     ...(status !== undefined && { status: Object.freeze([status[0]!, status[1] ?? status[0]!] as const) }),
     ...(raw['interval'] !== undefined && { intervalMs: ms(raw['interval']) }),
     ...(raw['timeout'] !== undefined && { timeoutMs: ms(raw['timeout']) }),
@@ -97,6 +99,9 @@ function healthProblems(raw: Record<string, unknown>): Array<[string, string]> {
     if (to !== undefined && to < from!) out.push(['status', `status range ${raw['status']} is empty (FROM must not exceed TO)`]);
   }
   if (raw['mode'] === 'tcp' && raw['path'] !== undefined) out.push(['path', 'path is set but mode is tcp (a TCP check sends no request)']);
+  if (raw['mode'] === 'grpc' && raw['path'] !== undefined) out.push(['path', 'path is set but mode is grpc (a gRPC check calls grpc.health.v1.Health/Check; name the service in service)']);
+  if (raw['service'] !== undefined && raw['mode'] !== undefined && raw['mode'] !== 'grpc') out.push(['service', `service is set but mode is ${String(raw['mode'])} (only a grpc check asks about a service)`]);
+  if (raw['service'] !== undefined && raw['path'] !== undefined && raw['mode'] === undefined) out.push(['service', 'service (a gRPC check) and path (an HTTP check) are both set; set mode to say which']);
   return out;
 }
 

@@ -37,8 +37,10 @@ export interface BackendSpec {
 
 /** A backend file's `health` block, parsed (durations in ms). Every field is optional. */
 export interface BackendHealthSpec {
-  readonly mode?: 'http' | 'tcp' | 'off';
+  readonly mode?: 'http' | 'tcp' | 'grpc' | 'off';
   readonly path?: string;
+  /** The service a gRPC check asks about ('' = the whole server). */
+  readonly service?: string;
   /** Accepted HTTP statuses, inclusive: `[200, 399]`. */
   readonly status?: readonly [number, number];
   readonly intervalMs?: number;

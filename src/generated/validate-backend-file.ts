@@ -5,8 +5,8 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","title":"bulb backend file","description":"One backend object, or an array of backend objects.","definitions":{"backend":{"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http or https origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","off"],"description":"http, tcp or off; http when a path is given."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"tls":{"type":"object","additionalProperties":false,"description":"TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).","properties":{"ca":{"type":"string","minLength":1,"description":"CA bundle (PEM file) that verifies the backend certificate; default: Node's bundled CAs."},"serverName":{"type":"string","pattern":"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$","description":"SNI and the name the certificate must carry; default: the URL host."},"cert":{"type":"string","minLength":1,"description":"Client certificate (PEM file) for mutual TLS; needs key."},"key":{"type":"string","minLength":1,"description":"Private key (PEM file, unencrypted) of cert."},"insecureSkipVerify":{"type":"boolean","description":"true: accept any certificate (logged as a warning). For testing only."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}}},"if":{"type":"array"},"then":{"type":"array","items":{"$ref":"#/definitions/backend"}},"else":{"$ref":"#/definitions/backend"}};
-const schema12 = {"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http or https origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","off"],"description":"http, tcp or off; http when a path is given."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"tls":{"type":"object","additionalProperties":false,"description":"TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).","properties":{"ca":{"type":"string","minLength":1,"description":"CA bundle (PEM file) that verifies the backend certificate; default: Node's bundled CAs."},"serverName":{"type":"string","pattern":"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$","description":"SNI and the name the certificate must carry; default: the URL host."},"cert":{"type":"string","minLength":1,"description":"Client certificate (PEM file) for mutual TLS; needs key."},"key":{"type":"string","minLength":1,"description":"Private key (PEM file, unencrypted) of cert."},"insecureSkipVerify":{"type":"boolean","description":"true: accept any certificate (logged as a warning). For testing only."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","title":"bulb backend file","description":"One backend object, or an array of backend objects.","definitions":{"backend":{"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http or https origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","grpc","off"],"description":"http, tcp, grpc or off; http when a path is given, grpc when a service is."},"service":{"type":"string","maxLength":1024,"description":"Service name a gRPC check asks grpc.health.v1.Health/Check about; \"\" (the default) asks about the whole server."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"tls":{"type":"object","additionalProperties":false,"description":"TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).","properties":{"ca":{"type":"string","minLength":1,"description":"CA bundle (PEM file) that verifies the backend certificate; default: Node's bundled CAs."},"serverName":{"type":"string","pattern":"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$","description":"SNI and the name the certificate must carry; default: the URL host."},"cert":{"type":"string","minLength":1,"description":"Client certificate (PEM file) for mutual TLS; needs key."},"key":{"type":"string","minLength":1,"description":"Private key (PEM file, unencrypted) of cert."},"insecureSkipVerify":{"type":"boolean","description":"true: accept any certificate (logged as a warning). For testing only."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}}},"if":{"type":"array"},"then":{"type":"array","items":{"$ref":"#/definitions/backend"}},"else":{"$ref":"#/definitions/backend"}};
+const schema12 = {"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http or https origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","grpc","off"],"description":"http, tcp, grpc or off; http when a path is given, grpc when a service is."},"service":{"type":"string","maxLength":1024,"description":"Service name a gRPC check asks grpc.health.v1.Health/Check about; \"\" (the default) asks about the whole server."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"tls":{"type":"object","additionalProperties":false,"description":"TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).","properties":{"ca":{"type":"string","minLength":1,"description":"CA bundle (PEM file) that verifies the backend certificate; default: Node's bundled CAs."},"serverName":{"type":"string","pattern":"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$","description":"SNI and the name the certificate must carry; default: the URL host."},"cert":{"type":"string","minLength":1,"description":"Client certificate (PEM file) for mutual TLS; needs key."},"key":{"type":"string","minLength":1,"description":"Private key (PEM file, unencrypted) of cert."},"insecureSkipVerify":{"type":"boolean","description":"true: accept any certificate (logged as a warning). For testing only."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}};
 const pattern0 = new RegExp("^[A-Za-z0-9._:-]{1,128}$", "u");
 const pattern1 = new RegExp("^(?:|/[!-~]*)$", "u");
 const pattern2 = new RegExp("^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$", "u");
@@ -181,7 +181,7 @@ if(data0.health !== undefined){
 let data5 = data0.health;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 for(const key1 in data5){
-if(!(((((((key1 === "mode") || (key1 === "path")) || (key1 === "status")) || (key1 === "interval")) || (key1 === "timeout")) || (key1 === "rise")) || (key1 === "fall"))){
+if(!((((((((key1 === "mode") || (key1 === "service")) || (key1 === "path")) || (key1 === "status")) || (key1 === "interval")) || (key1 === "timeout")) || (key1 === "rise")) || (key1 === "fall"))){
 const err12 = {instancePath:instancePath+"/" + i0+"/health",schemaPath:"#/definitions/backend/properties/health/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
@@ -204,7 +204,7 @@ vErrors.push(err13);
 }
 errors++;
 }
-if(!(((data6 === "http") || (data6 === "tcp")) || (data6 === "off"))){
+if(!((((data6 === "http") || (data6 === "tcp")) || (data6 === "grpc")) || (data6 === "off"))){
 const err14 = {instancePath:instancePath+"/" + i0+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.health.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err14];
@@ -215,11 +215,11 @@ vErrors.push(err14);
 errors++;
 }
 }
-if(data5.path !== undefined){
-let data7 = data5.path;
+if(data5.service !== undefined){
+let data7 = data5.service;
 if(typeof data7 === "string"){
-if(func2(data7) < 1){
-const err15 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(func2(data7) > 1024){
+const err15 = {instancePath:instancePath+"/" + i0+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -228,8 +228,9 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(!pattern1.test(data7)){
-const err16 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+}
+else {
+const err16 = {instancePath:instancePath+"/" + i0+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -239,8 +240,11 @@ vErrors.push(err16);
 errors++;
 }
 }
-else {
-const err17 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data5.path !== undefined){
+let data8 = data5.path;
+if(typeof data8 === "string"){
+if(func2(data8) < 1){
+const err17 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -249,12 +253,8 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-if(data5.status !== undefined){
-let data8 = data5.status;
-if(typeof data8 === "string"){
-if(!pattern2.test(data8)){
-const err18 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+if(!pattern1.test(data8)){
+const err18 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -265,7 +265,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err19 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -275,14 +275,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data5.interval !== undefined){
-let data9 = data5.interval;
-const _errs27 = errors;
-let valid6 = false;
-const _errs28 = errors;
+if(data5.status !== undefined){
+let data9 = data5.status;
 if(typeof data9 === "string"){
-if(!pattern3.test(data9)){
-const err20 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern2.test(data9)){
+const err20 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -293,7 +290,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err21 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -302,13 +299,15 @@ vErrors.push(err21);
 }
 errors++;
 }
-var _valid1 = _errs28 === errors;
-valid6 = valid6 || _valid1;
-if(!valid6){
+}
+if(data5.interval !== undefined){
+let data10 = data5.interval;
+const _errs29 = errors;
+let valid6 = false;
 const _errs30 = errors;
-if((typeof data9 == "number") && (isFinite(data9))){
-if(data9 < 0 || isNaN(data9)){
-const err22 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data10 === "string"){
+if(!pattern3.test(data10)){
+const err22 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -319,7 +318,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err23 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -330,9 +329,11 @@ errors++;
 }
 var _valid1 = _errs30 === errors;
 valid6 = valid6 || _valid1;
-}
 if(!valid6){
-const err24 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs32 = errors;
+if((typeof data10 == "number") && (isFinite(data10))){
+if(data10 < 0 || isNaN(data10)){
+const err24 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -341,26 +342,9 @@ vErrors.push(err24);
 }
 errors++;
 }
-else {
-errors = _errs27;
-if(vErrors !== null){
-if(_errs27){
-vErrors.length = _errs27;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data5.timeout !== undefined){
-let data10 = data5.timeout;
-const _errs33 = errors;
-let valid7 = false;
-const _errs34 = errors;
-if(typeof data10 === "string"){
-if(!pattern3.test(data10)){
-const err25 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err25 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -369,9 +353,11 @@ vErrors.push(err25);
 }
 errors++;
 }
+var _valid1 = _errs32 === errors;
+valid6 = valid6 || _valid1;
 }
-else {
-const err26 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid6){
+const err26 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -380,13 +366,26 @@ vErrors.push(err26);
 }
 errors++;
 }
-var _valid2 = _errs34 === errors;
-valid7 = valid7 || _valid2;
-if(!valid7){
+else {
+errors = _errs29;
+if(vErrors !== null){
+if(_errs29){
+vErrors.length = _errs29;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data5.timeout !== undefined){
+let data11 = data5.timeout;
+const _errs35 = errors;
+let valid7 = false;
 const _errs36 = errors;
-if((typeof data10 == "number") && (isFinite(data10))){
-if(data10 < 0 || isNaN(data10)){
-const err27 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data11 === "string"){
+if(!pattern3.test(data11)){
+const err27 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -397,7 +396,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err28 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -408,9 +407,11 @@ errors++;
 }
 var _valid2 = _errs36 === errors;
 valid7 = valid7 || _valid2;
-}
 if(!valid7){
-const err29 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs38 = errors;
+if((typeof data11 == "number") && (isFinite(data11))){
+if(data11 < 0 || isNaN(data11)){
+const err29 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -419,22 +420,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-else {
-errors = _errs33;
-if(vErrors !== null){
-if(_errs33){
-vErrors.length = _errs33;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data5.rise !== undefined){
-let data11 = data5.rise;
-if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
-const err30 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err30 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -443,9 +431,11 @@ vErrors.push(err30);
 }
 errors++;
 }
-if((typeof data11 == "number") && (isFinite(data11))){
-if(data11 > 100 || isNaN(data11)){
-const err31 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid2 = _errs38 === errors;
+valid7 = valid7 || _valid2;
+}
+if(!valid7){
+const err31 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -454,8 +444,22 @@ vErrors.push(err31);
 }
 errors++;
 }
-if(data11 < 1 || isNaN(data11)){
-const err32 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs35;
+if(vErrors !== null){
+if(_errs35){
+vErrors.length = _errs35;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data5.rise !== undefined){
+let data12 = data5.rise;
+if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
+const err32 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -464,12 +468,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-}
-if(data5.fall !== undefined){
-let data12 = data5.fall;
-if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
-const err33 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data12 == "number") && (isFinite(data12))){
+if(data12 > 100 || isNaN(data12)){
+const err33 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -478,9 +479,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-if((typeof data12 == "number") && (isFinite(data12))){
-if(data12 > 100 || isNaN(data12)){
-const err34 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(data12 < 1 || isNaN(data12)){
+const err34 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -489,8 +489,12 @@ vErrors.push(err34);
 }
 errors++;
 }
-if(data12 < 1 || isNaN(data12)){
-const err35 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+if(data5.fall !== undefined){
+let data13 = data5.fall;
+if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
+const err35 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -499,11 +503,9 @@ vErrors.push(err35);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err36 = {instancePath:instancePath+"/" + i0+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 > 100 || isNaN(data13)){
+const err36 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -512,13 +514,8 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-if(data0.tls !== undefined){
-let data13 = data0.tls;
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-for(const key2 in data13){
-if(!(((((key2 === "ca") || (key2 === "serverName")) || (key2 === "cert")) || (key2 === "key")) || (key2 === "insecureSkipVerify"))){
-const err37 = {instancePath:instancePath+"/" + i0+"/tls",schemaPath:"#/definitions/backend/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data13 < 1 || isNaN(data13)){
+const err37 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -528,11 +525,10 @@ vErrors.push(err37);
 errors++;
 }
 }
-if(data13.ca !== undefined){
-let data14 = data13.ca;
-if(typeof data14 === "string"){
-if(func2(data14) < 1){
-const err38 = {instancePath:instancePath+"/" + i0+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/" + i0+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -542,8 +538,12 @@ vErrors.push(err38);
 errors++;
 }
 }
-else {
-const err39 = {instancePath:instancePath+"/" + i0+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.tls !== undefined){
+let data14 = data0.tls;
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+for(const key2 in data14){
+if(!(((((key2 === "ca") || (key2 === "serverName")) || (key2 === "cert")) || (key2 === "key")) || (key2 === "insecureSkipVerify"))){
+const err39 = {instancePath:instancePath+"/" + i0+"/tls",schemaPath:"#/definitions/backend/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -553,11 +553,11 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(data13.serverName !== undefined){
-let data15 = data13.serverName;
+if(data14.ca !== undefined){
+let data15 = data14.ca;
 if(typeof data15 === "string"){
-if(!pattern5.test(data15)){
-const err40 = {instancePath:instancePath+"/" + i0+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"+"\""};
+if(func2(data15) < 1){
+const err40 = {instancePath:instancePath+"/" + i0+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -568,7 +568,7 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/" + i0+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err41 = {instancePath:instancePath+"/" + i0+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -578,11 +578,11 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(data13.cert !== undefined){
-let data16 = data13.cert;
+if(data14.serverName !== undefined){
+let data16 = data14.serverName;
 if(typeof data16 === "string"){
-if(func2(data16) < 1){
-const err42 = {instancePath:instancePath+"/" + i0+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern5.test(data16)){
+const err42 = {instancePath:instancePath+"/" + i0+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -593,7 +593,7 @@ errors++;
 }
 }
 else {
-const err43 = {instancePath:instancePath+"/" + i0+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err43 = {instancePath:instancePath+"/" + i0+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -603,11 +603,11 @@ vErrors.push(err43);
 errors++;
 }
 }
-if(data13.key !== undefined){
-let data17 = data13.key;
+if(data14.cert !== undefined){
+let data17 = data14.cert;
 if(typeof data17 === "string"){
 if(func2(data17) < 1){
-const err44 = {instancePath:instancePath+"/" + i0+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err44 = {instancePath:instancePath+"/" + i0+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -618,7 +618,7 @@ errors++;
 }
 }
 else {
-const err45 = {instancePath:instancePath+"/" + i0+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err45 = {instancePath:instancePath+"/" + i0+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -628,9 +628,11 @@ vErrors.push(err45);
 errors++;
 }
 }
-if(data13.insecureSkipVerify !== undefined){
-if(typeof data13.insecureSkipVerify !== "boolean"){
-const err46 = {instancePath:instancePath+"/" + i0+"/tls/insecureSkipVerify",schemaPath:"#/definitions/backend/properties/tls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data14.key !== undefined){
+let data18 = data14.key;
+if(typeof data18 === "string"){
+if(func2(data18) < 1){
+const err46 = {instancePath:instancePath+"/" + i0+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -640,9 +642,8 @@ vErrors.push(err46);
 errors++;
 }
 }
-}
 else {
-const err47 = {instancePath:instancePath+"/" + i0+"/tls",schemaPath:"#/definitions/backend/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err47 = {instancePath:instancePath+"/" + i0+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -652,14 +653,9 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data0.slowStart !== undefined){
-let data19 = data0.slowStart;
-const _errs56 = errors;
-let valid9 = false;
-const _errs57 = errors;
-if(typeof data19 === "string"){
-if(!pattern3.test(data19)){
-const err48 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data14.insecureSkipVerify !== undefined){
+if(typeof data14.insecureSkipVerify !== "boolean"){
+const err48 = {instancePath:instancePath+"/" + i0+"/tls/insecureSkipVerify",schemaPath:"#/definitions/backend/properties/tls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -669,8 +665,9 @@ vErrors.push(err48);
 errors++;
 }
 }
+}
 else {
-const err49 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err49 = {instancePath:instancePath+"/" + i0+"/tls",schemaPath:"#/definitions/backend/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -679,13 +676,15 @@ vErrors.push(err49);
 }
 errors++;
 }
-var _valid3 = _errs57 === errors;
-valid9 = valid9 || _valid3;
-if(!valid9){
+}
+if(data0.slowStart !== undefined){
+let data20 = data0.slowStart;
+const _errs58 = errors;
+let valid9 = false;
 const _errs59 = errors;
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err50 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data20 === "string"){
+if(!pattern3.test(data20)){
+const err50 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -696,7 +695,7 @@ errors++;
 }
 }
 else {
-const err51 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err51 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -707,9 +706,11 @@ errors++;
 }
 var _valid3 = _errs59 === errors;
 valid9 = valid9 || _valid3;
-}
 if(!valid9){
-const err52 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs61 = errors;
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err52 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -718,11 +719,35 @@ vErrors.push(err52);
 }
 errors++;
 }
+}
 else {
-errors = _errs56;
+const err53 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+var _valid3 = _errs61 === errors;
+valid9 = valid9 || _valid3;
+}
+if(!valid9){
+const err54 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+else {
+errors = _errs58;
 if(vErrors !== null){
-if(_errs56){
-vErrors.length = _errs56;
+if(_errs58){
+vErrors.length = _errs58;
 }
 else {
 vErrors = null;
@@ -732,36 +757,7 @@ vErrors = null;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err53];
-}
-else {
-vErrors.push(err53);
-}
-errors++;
-}
-}
-}
-else {
-const err54 = {instancePath,schemaPath:"#/then/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err54];
-}
-else {
-vErrors.push(err54);
-}
-errors++;
-}
-var _valid0 = _errs3 === errors;
-valid0 = _valid0;
-ifClause0 = "then";
-}
-else {
-const _errs61 = errors;
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.url === undefined){
-const err55 = {instancePath,schemaPath:"#/definitions/backend/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+const err55 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -770,9 +766,10 @@ vErrors.push(err55);
 }
 errors++;
 }
-for(const key3 in data){
-if(!(((((((key3 === "url") || (key3 === "weight")) || (key3 === "id")) || (key3 === "maxConnections")) || (key3 === "health")) || (key3 === "tls")) || (key3 === "slowStart"))){
-const err56 = {instancePath,schemaPath:"#/definitions/backend/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+}
+else {
+const err56 = {instancePath,schemaPath:"#/then/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -781,10 +778,15 @@ vErrors.push(err56);
 }
 errors++;
 }
+var _valid0 = _errs3 === errors;
+valid0 = _valid0;
+ifClause0 = "then";
 }
-if(data.url !== undefined){
-if(typeof data.url !== "string"){
-const err57 = {instancePath:instancePath+"/url",schemaPath:"#/definitions/backend/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const _errs63 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.url === undefined){
+const err57 = {instancePath,schemaPath:"#/definitions/backend/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -793,11 +795,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-if(data.weight !== undefined){
-let data21 = data.weight;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err58 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key3 in data){
+if(!(((((((key3 === "url") || (key3 === "weight")) || (key3 === "id")) || (key3 === "maxConnections")) || (key3 === "health")) || (key3 === "tls")) || (key3 === "slowStart"))){
+const err58 = {instancePath,schemaPath:"#/definitions/backend/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -806,9 +806,10 @@ vErrors.push(err58);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 > 1000000 || isNaN(data21)){
-const err59 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+}
+if(data.url !== undefined){
+if(typeof data.url !== "string"){
+const err59 = {instancePath:instancePath+"/url",schemaPath:"#/definitions/backend/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -817,8 +818,11 @@ vErrors.push(err59);
 }
 errors++;
 }
-if(data21 < 1 || isNaN(data21)){
-const err60 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data.weight !== undefined){
+let data22 = data.weight;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err60 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -827,13 +831,9 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-}
-if(data.id !== undefined){
-let data22 = data.id;
-if(typeof data22 === "string"){
-if(!pattern0.test(data22)){
-const err61 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9._:-]{1,128}$"},message:"must match pattern \""+"^[A-Za-z0-9._:-]{1,128}$"+"\""};
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 > 1000000 || isNaN(data22)){
+const err61 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -842,9 +842,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22 < 1 || isNaN(data22)){
+const err62 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -854,10 +853,12 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data.maxConnections !== undefined){
-let data23 = data.maxConnections;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err63 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data.id !== undefined){
+let data23 = data.id;
+if(typeof data23 === "string"){
+if(!pattern0.test(data23)){
+const err63 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9._:-]{1,128}$"},message:"must match pattern \""+"^[A-Za-z0-9._:-]{1,128}$"+"\""};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -866,9 +867,9 @@ vErrors.push(err63);
 }
 errors++;
 }
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 1000000 || isNaN(data23)){
-const err64 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+}
+else {
+const err64 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -877,8 +878,11 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data23 < 1 || isNaN(data23)){
-const err65 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data.maxConnections !== undefined){
+let data24 = data.maxConnections;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err65 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -887,14 +891,9 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-}
-if(data.health !== undefined){
-let data24 = data.health;
-if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
-for(const key4 in data24){
-if(!(((((((key4 === "mode") || (key4 === "path")) || (key4 === "status")) || (key4 === "interval")) || (key4 === "timeout")) || (key4 === "rise")) || (key4 === "fall"))){
-const err66 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 1000000 || isNaN(data24)){
+const err66 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -903,11 +902,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data24.mode !== undefined){
-let data25 = data24.mode;
-if(typeof data25 !== "string"){
-const err67 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data24 < 1 || isNaN(data24)){
+const err67 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -916,8 +912,14 @@ vErrors.push(err67);
 }
 errors++;
 }
-if(!(((data25 === "http") || (data25 === "tcp")) || (data25 === "off"))){
-const err68 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.health.properties.mode.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(data.health !== undefined){
+let data25 = data.health;
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+for(const key4 in data25){
+if(!((((((((key4 === "mode") || (key4 === "service")) || (key4 === "path")) || (key4 === "status")) || (key4 === "interval")) || (key4 === "timeout")) || (key4 === "rise")) || (key4 === "fall"))){
+const err68 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -927,11 +929,10 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data24.path !== undefined){
-let data26 = data24.path;
-if(typeof data26 === "string"){
-if(func2(data26) < 1){
-const err69 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data25.mode !== undefined){
+let data26 = data25.mode;
+if(typeof data26 !== "string"){
+const err69 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -940,8 +941,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!pattern1.test(data26)){
-const err70 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+if(!((((data26 === "http") || (data26 === "tcp")) || (data26 === "grpc")) || (data26 === "off"))){
+const err70 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.health.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -951,8 +952,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-else {
-const err71 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data25.service !== undefined){
+let data27 = data25.service;
+if(typeof data27 === "string"){
+if(func2(data27) > 1024){
+const err71 = {instancePath:instancePath+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -962,11 +966,8 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data24.status !== undefined){
-let data27 = data24.status;
-if(typeof data27 === "string"){
-if(!pattern2.test(data27)){
-const err72 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+else {
+const err72 = {instancePath:instancePath+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -976,8 +977,11 @@ vErrors.push(err72);
 errors++;
 }
 }
-else {
-const err73 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data25.path !== undefined){
+let data28 = data25.path;
+if(typeof data28 === "string"){
+if(func2(data28) < 1){
+const err73 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -986,15 +990,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-if(data24.interval !== undefined){
-let data28 = data24.interval;
-const _errs83 = errors;
-let valid13 = false;
-const _errs84 = errors;
-if(typeof data28 === "string"){
-if(!pattern3.test(data28)){
-const err74 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern1.test(data28)){
+const err74 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1005,7 +1002,7 @@ errors++;
 }
 }
 else {
-const err75 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err75 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1014,13 +1011,12 @@ vErrors.push(err75);
 }
 errors++;
 }
-var _valid4 = _errs84 === errors;
-valid13 = valid13 || _valid4;
-if(!valid13){
-const _errs86 = errors;
-if((typeof data28 == "number") && (isFinite(data28))){
-if(data28 < 0 || isNaN(data28)){
-const err76 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data25.status !== undefined){
+let data29 = data25.status;
+if(typeof data29 === "string"){
+if(!pattern2.test(data29)){
+const err76 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1031,7 +1027,7 @@ errors++;
 }
 }
 else {
-const err77 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err77 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1040,11 +1036,15 @@ vErrors.push(err77);
 }
 errors++;
 }
-var _valid4 = _errs86 === errors;
-valid13 = valid13 || _valid4;
 }
-if(!valid13){
-const err78 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data25.interval !== undefined){
+let data30 = data25.interval;
+const _errs87 = errors;
+let valid13 = false;
+const _errs88 = errors;
+if(typeof data30 === "string"){
+if(!pattern3.test(data30)){
+const err78 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1053,26 +1053,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-else {
-errors = _errs83;
-if(vErrors !== null){
-if(_errs83){
-vErrors.length = _errs83;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data24.timeout !== undefined){
-let data29 = data24.timeout;
-const _errs89 = errors;
-let valid14 = false;
-const _errs90 = errors;
-if(typeof data29 === "string"){
-if(!pattern3.test(data29)){
-const err79 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err79 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1081,9 +1064,13 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-else {
-const err80 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid4 = _errs88 === errors;
+valid13 = valid13 || _valid4;
+if(!valid13){
+const _errs90 = errors;
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 < 0 || isNaN(data30)){
+const err80 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1092,13 +1079,9 @@ vErrors.push(err80);
 }
 errors++;
 }
-var _valid5 = _errs90 === errors;
-valid14 = valid14 || _valid5;
-if(!valid14){
-const _errs92 = errors;
-if((typeof data29 == "number") && (isFinite(data29))){
-if(data29 < 0 || isNaN(data29)){
-const err81 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err81 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1107,9 +1090,11 @@ vErrors.push(err81);
 }
 errors++;
 }
+var _valid4 = _errs90 === errors;
+valid13 = valid13 || _valid4;
 }
-else {
-const err82 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!valid13){
+const err82 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1118,11 +1103,26 @@ vErrors.push(err82);
 }
 errors++;
 }
-var _valid5 = _errs92 === errors;
-valid14 = valid14 || _valid5;
+else {
+errors = _errs87;
+if(vErrors !== null){
+if(_errs87){
+vErrors.length = _errs87;
 }
-if(!valid14){
-const err83 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data25.timeout !== undefined){
+let data31 = data25.timeout;
+const _errs93 = errors;
+let valid14 = false;
+const _errs94 = errors;
+if(typeof data31 === "string"){
+if(!pattern3.test(data31)){
+const err83 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1131,22 +1131,9 @@ vErrors.push(err83);
 }
 errors++;
 }
-else {
-errors = _errs89;
-if(vErrors !== null){
-if(_errs89){
-vErrors.length = _errs89;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data24.rise !== undefined){
-let data30 = data24.rise;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err84 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err84 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1155,9 +1142,13 @@ vErrors.push(err84);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 > 100 || isNaN(data30)){
-const err85 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid5 = _errs94 === errors;
+valid14 = valid14 || _valid5;
+if(!valid14){
+const _errs96 = errors;
+if((typeof data31 == "number") && (isFinite(data31))){
+if(data31 < 0 || isNaN(data31)){
+const err85 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1166,8 +1157,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(data30 < 1 || isNaN(data30)){
-const err86 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err86 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1176,12 +1168,11 @@ vErrors.push(err86);
 }
 errors++;
 }
+var _valid5 = _errs96 === errors;
+valid14 = valid14 || _valid5;
 }
-}
-if(data24.fall !== undefined){
-let data31 = data24.fall;
-if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
-const err87 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid14){
+const err87 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1190,9 +1181,22 @@ vErrors.push(err87);
 }
 errors++;
 }
-if((typeof data31 == "number") && (isFinite(data31))){
-if(data31 > 100 || isNaN(data31)){
-const err88 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+else {
+errors = _errs93;
+if(vErrors !== null){
+if(_errs93){
+vErrors.length = _errs93;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data25.rise !== undefined){
+let data32 = data25.rise;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+const err88 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1201,8 +1205,9 @@ vErrors.push(err88);
 }
 errors++;
 }
-if(data31 < 1 || isNaN(data31)){
-const err89 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data32 == "number") && (isFinite(data32))){
+if(data32 > 100 || isNaN(data32)){
+const err89 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1211,11 +1216,8 @@ vErrors.push(err89);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err90 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data32 < 1 || isNaN(data32)){
+const err90 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1225,12 +1227,11 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data.tls !== undefined){
-let data32 = data.tls;
-if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
-for(const key5 in data32){
-if(!(((((key5 === "ca") || (key5 === "serverName")) || (key5 === "cert")) || (key5 === "key")) || (key5 === "insecureSkipVerify"))){
-const err91 = {instancePath:instancePath+"/tls",schemaPath:"#/definitions/backend/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+}
+if(data25.fall !== undefined){
+let data33 = data25.fall;
+if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
+const err91 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1239,12 +1240,9 @@ vErrors.push(err91);
 }
 errors++;
 }
-}
-if(data32.ca !== undefined){
-let data33 = data32.ca;
-if(typeof data33 === "string"){
-if(func2(data33) < 1){
-const err92 = {instancePath:instancePath+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if((typeof data33 == "number") && (isFinite(data33))){
+if(data33 > 100 || isNaN(data33)){
+const err92 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1253,9 +1251,8 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data33 < 1 || isNaN(data33)){
+const err93 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1265,11 +1262,10 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data32.serverName !== undefined){
-let data34 = data32.serverName;
-if(typeof data34 === "string"){
-if(!pattern5.test(data34)){
-const err94 = {instancePath:instancePath+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"+"\""};
+}
+}
+else {
+const err94 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1279,8 +1275,12 @@ vErrors.push(err94);
 errors++;
 }
 }
-else {
-const err95 = {instancePath:instancePath+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.tls !== undefined){
+let data34 = data.tls;
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+for(const key5 in data34){
+if(!(((((key5 === "ca") || (key5 === "serverName")) || (key5 === "cert")) || (key5 === "key")) || (key5 === "insecureSkipVerify"))){
+const err95 = {instancePath:instancePath+"/tls",schemaPath:"#/definitions/backend/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1290,11 +1290,11 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data32.cert !== undefined){
-let data35 = data32.cert;
+if(data34.ca !== undefined){
+let data35 = data34.ca;
 if(typeof data35 === "string"){
 if(func2(data35) < 1){
-const err96 = {instancePath:instancePath+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err96 = {instancePath:instancePath+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1305,7 +1305,7 @@ errors++;
 }
 }
 else {
-const err97 = {instancePath:instancePath+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err97 = {instancePath:instancePath+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1315,11 +1315,11 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data32.key !== undefined){
-let data36 = data32.key;
+if(data34.serverName !== undefined){
+let data36 = data34.serverName;
 if(typeof data36 === "string"){
-if(func2(data36) < 1){
-const err98 = {instancePath:instancePath+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern5.test(data36)){
+const err98 = {instancePath:instancePath+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1330,7 +1330,7 @@ errors++;
 }
 }
 else {
-const err99 = {instancePath:instancePath+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err99 = {instancePath:instancePath+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1340,9 +1340,11 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data32.insecureSkipVerify !== undefined){
-if(typeof data32.insecureSkipVerify !== "boolean"){
-const err100 = {instancePath:instancePath+"/tls/insecureSkipVerify",schemaPath:"#/definitions/backend/properties/tls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data34.cert !== undefined){
+let data37 = data34.cert;
+if(typeof data37 === "string"){
+if(func2(data37) < 1){
+const err100 = {instancePath:instancePath+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1352,9 +1354,8 @@ vErrors.push(err100);
 errors++;
 }
 }
-}
 else {
-const err101 = {instancePath:instancePath+"/tls",schemaPath:"#/definitions/backend/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err101 = {instancePath:instancePath+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1364,14 +1365,11 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data.slowStart !== undefined){
-let data38 = data.slowStart;
-const _errs112 = errors;
-let valid16 = false;
-const _errs113 = errors;
+if(data34.key !== undefined){
+let data38 = data34.key;
 if(typeof data38 === "string"){
-if(!pattern3.test(data38)){
-const err102 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(func2(data38) < 1){
+const err102 = {instancePath:instancePath+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1382,7 +1380,7 @@ errors++;
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err103 = {instancePath:instancePath+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1391,13 +1389,10 @@ vErrors.push(err103);
 }
 errors++;
 }
-var _valid6 = _errs113 === errors;
-valid16 = valid16 || _valid6;
-if(!valid16){
-const _errs115 = errors;
-if((typeof data38 == "number") && (isFinite(data38))){
-if(data38 < 0 || isNaN(data38)){
-const err104 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data34.insecureSkipVerify !== undefined){
+if(typeof data34.insecureSkipVerify !== "boolean"){
+const err104 = {instancePath:instancePath+"/tls/insecureSkipVerify",schemaPath:"#/definitions/backend/properties/tls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1407,8 +1402,9 @@ vErrors.push(err104);
 errors++;
 }
 }
+}
 else {
-const err105 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err105 = {instancePath:instancePath+"/tls",schemaPath:"#/definitions/backend/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1417,11 +1413,15 @@ vErrors.push(err105);
 }
 errors++;
 }
-var _valid6 = _errs115 === errors;
-valid16 = valid16 || _valid6;
 }
-if(!valid16){
-const err106 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data.slowStart !== undefined){
+let data40 = data.slowStart;
+const _errs116 = errors;
+let valid16 = false;
+const _errs117 = errors;
+if(typeof data40 === "string"){
+if(!pattern3.test(data40)){
+const err106 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1430,11 +1430,61 @@ vErrors.push(err106);
 }
 errors++;
 }
+}
 else {
-errors = _errs112;
+const err107 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+}
+var _valid6 = _errs117 === errors;
+valid16 = valid16 || _valid6;
+if(!valid16){
+const _errs119 = errors;
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 < 0 || isNaN(data40)){
+const err108 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+}
+}
+else {
+const err109 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+var _valid6 = _errs119 === errors;
+valid16 = valid16 || _valid6;
+}
+if(!valid16){
+const err110 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+}
+else {
+errors = _errs116;
 if(vErrors !== null){
-if(_errs112){
-vErrors.length = _errs112;
+if(_errs116){
+vErrors.length = _errs116;
 }
 else {
 vErrors = null;
@@ -1444,26 +1494,26 @@ vErrors = null;
 }
 }
 else {
-const err107 = {instancePath,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err111 = {instancePath,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err107];
+vErrors = [err111];
 }
 else {
-vErrors.push(err107);
+vErrors.push(err111);
 }
 errors++;
 }
-var _valid0 = _errs61 === errors;
+var _valid0 = _errs63 === errors;
 valid0 = _valid0;
 ifClause0 = "else";
 }
 if(!valid0){
-const err108 = {instancePath,schemaPath:"#/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema"};
+const err112 = {instancePath,schemaPath:"#/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema"};
 if(vErrors === null){
-vErrors = [err108];
+vErrors = [err112];
 }
 else {
-vErrors.push(err108);
+vErrors.push(err112);
 }
 errors++;
 }

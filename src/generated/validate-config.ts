@@ -5,7 +5,7 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (TLS, certificate verified).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (TLS, certificate verified).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), grpc (grpc.health.v1.Health/Check over HTTP/2), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","grpc","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthGrpcService":{"description":"Service name a gRPC health check (--health-mode grpc) asks about, e.g. my.pkg.Greeter; empty (the default) asks about the server as a whole.","type":"string","maxLength":1024,"default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
@@ -1381,7 +1381,7 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(!((((data31 === "auto") || (data31 === "http")) || (data31 === "tcp")) || (data31 === "off"))){
+if(!(((((data31 === "auto") || (data31 === "http")) || (data31 === "tcp")) || (data31 === "grpc")) || (data31 === "off"))){
 const err95 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err95];
@@ -1417,11 +1417,11 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data.healthStatus !== undefined){
-let data33 = data.healthStatus;
+if(data.healthGrpcService !== undefined){
+let data33 = data.healthGrpcService;
 if(typeof data33 === "string"){
-if(!pattern20.test(data33)){
-const err98 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+if(func3(data33) > 1024){
+const err98 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1432,7 +1432,7 @@ errors++;
 }
 }
 else {
-const err99 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err99 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1442,14 +1442,11 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data.healthInterval !== undefined){
-let data34 = data.healthInterval;
-const _errs115 = errors;
-let valid20 = false;
-const _errs116 = errors;
+if(data.healthStatus !== undefined){
+let data34 = data.healthStatus;
 if(typeof data34 === "string"){
-if(!pattern7.test(data34)){
-const err100 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern20.test(data34)){
+const err100 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1460,7 +1457,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err101 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1469,13 +1466,15 @@ vErrors.push(err101);
 }
 errors++;
 }
-var _valid11 = _errs116 === errors;
-valid20 = valid20 || _valid11;
-if(!valid20){
+}
+if(data.healthInterval !== undefined){
+let data35 = data.healthInterval;
+const _errs117 = errors;
+let valid20 = false;
 const _errs118 = errors;
-if((typeof data34 == "number") && (isFinite(data34))){
-if(data34 < 0 || isNaN(data34)){
-const err102 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data35 === "string"){
+if(!pattern7.test(data35)){
+const err102 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1486,7 +1485,7 @@ errors++;
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err103 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1497,9 +1496,11 @@ errors++;
 }
 var _valid11 = _errs118 === errors;
 valid20 = valid20 || _valid11;
-}
 if(!valid20){
-const err104 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs120 = errors;
+if((typeof data35 == "number") && (isFinite(data35))){
+if(data35 < 0 || isNaN(data35)){
+const err104 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1508,26 +1509,9 @@ vErrors.push(err104);
 }
 errors++;
 }
-else {
-errors = _errs115;
-if(vErrors !== null){
-if(_errs115){
-vErrors.length = _errs115;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthTimeout !== undefined){
-let data35 = data.healthTimeout;
-const _errs121 = errors;
-let valid21 = false;
-const _errs122 = errors;
-if(typeof data35 === "string"){
-if(!pattern7.test(data35)){
-const err105 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err105 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1536,9 +1520,11 @@ vErrors.push(err105);
 }
 errors++;
 }
+var _valid11 = _errs120 === errors;
+valid20 = valid20 || _valid11;
 }
-else {
-const err106 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid20){
+const err106 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1547,13 +1533,26 @@ vErrors.push(err106);
 }
 errors++;
 }
-var _valid12 = _errs122 === errors;
-valid21 = valid21 || _valid12;
-if(!valid21){
+else {
+errors = _errs117;
+if(vErrors !== null){
+if(_errs117){
+vErrors.length = _errs117;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthTimeout !== undefined){
+let data36 = data.healthTimeout;
+const _errs123 = errors;
+let valid21 = false;
 const _errs124 = errors;
-if((typeof data35 == "number") && (isFinite(data35))){
-if(data35 < 0 || isNaN(data35)){
-const err107 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data36 === "string"){
+if(!pattern7.test(data36)){
+const err107 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1564,7 +1563,7 @@ errors++;
 }
 }
 else {
-const err108 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err108 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1575,9 +1574,11 @@ errors++;
 }
 var _valid12 = _errs124 === errors;
 valid21 = valid21 || _valid12;
-}
 if(!valid21){
-const err109 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs126 = errors;
+if((typeof data36 == "number") && (isFinite(data36))){
+if(data36 < 0 || isNaN(data36)){
+const err109 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1586,25 +1587,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-else {
-errors = _errs121;
-if(vErrors !== null){
-if(_errs121){
-vErrors.length = _errs121;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthRise !== undefined){
-let data36 = data.healthRise;
-const _errs127 = errors;
-let valid22 = false;
-const _errs128 = errors;
-if(!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))){
-const err110 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err110 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1613,9 +1598,11 @@ vErrors.push(err110);
 }
 errors++;
 }
-if((typeof data36 == "number") && (isFinite(data36))){
-if(data36 > 100 || isNaN(data36)){
-const err111 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid12 = _errs126 === errors;
+valid21 = valid21 || _valid12;
+}
+if(!valid21){
+const err111 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1624,8 +1611,25 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(data36 < 1 || isNaN(data36)){
-const err112 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs123;
+if(vErrors !== null){
+if(_errs123){
+vErrors.length = _errs123;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthRise !== undefined){
+let data37 = data.healthRise;
+const _errs129 = errors;
+let valid22 = false;
+const _errs130 = errors;
+if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
+const err112 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1634,14 +1638,9 @@ vErrors.push(err112);
 }
 errors++;
 }
-}
-var _valid13 = _errs128 === errors;
-valid22 = valid22 || _valid13;
-if(!valid22){
-const _errs130 = errors;
-if(typeof data36 === "string"){
-if(!pattern14.test(data36)){
-const err113 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data37 == "number") && (isFinite(data37))){
+if(data37 > 100 || isNaN(data37)){
+const err113 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1650,9 +1649,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-else {
-const err114 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data37 < 1 || isNaN(data37)){
+const err114 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1661,11 +1659,14 @@ vErrors.push(err114);
 }
 errors++;
 }
+}
 var _valid13 = _errs130 === errors;
 valid22 = valid22 || _valid13;
-}
 if(!valid22){
-const err115 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs132 = errors;
+if(typeof data37 === "string"){
+if(!pattern14.test(data37)){
+const err115 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1674,25 +1675,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-else {
-errors = _errs127;
-if(vErrors !== null){
-if(_errs127){
-vErrors.length = _errs127;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthFall !== undefined){
-let data37 = data.healthFall;
-const _errs133 = errors;
-let valid23 = false;
-const _errs134 = errors;
-if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
-const err116 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err116 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1701,9 +1686,11 @@ vErrors.push(err116);
 }
 errors++;
 }
-if((typeof data37 == "number") && (isFinite(data37))){
-if(data37 > 100 || isNaN(data37)){
-const err117 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid13 = _errs132 === errors;
+valid22 = valid22 || _valid13;
+}
+if(!valid22){
+const err117 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1712,8 +1699,25 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(data37 < 1 || isNaN(data37)){
-const err118 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs129;
+if(vErrors !== null){
+if(_errs129){
+vErrors.length = _errs129;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthFall !== undefined){
+let data38 = data.healthFall;
+const _errs135 = errors;
+let valid23 = false;
+const _errs136 = errors;
+if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
+const err118 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1722,14 +1726,9 @@ vErrors.push(err118);
 }
 errors++;
 }
-}
-var _valid14 = _errs134 === errors;
-valid23 = valid23 || _valid14;
-if(!valid23){
-const _errs136 = errors;
-if(typeof data37 === "string"){
-if(!pattern14.test(data37)){
-const err119 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data38 == "number") && (isFinite(data38))){
+if(data38 > 100 || isNaN(data38)){
+const err119 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1738,9 +1737,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-}
-else {
-const err120 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data38 < 1 || isNaN(data38)){
+const err120 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1749,11 +1747,14 @@ vErrors.push(err120);
 }
 errors++;
 }
+}
 var _valid14 = _errs136 === errors;
 valid23 = valid23 || _valid14;
-}
 if(!valid23){
-const err121 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs138 = errors;
+if(typeof data38 === "string"){
+if(!pattern14.test(data38)){
+const err121 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1762,22 +1763,9 @@ vErrors.push(err121);
 }
 errors++;
 }
-else {
-errors = _errs133;
-if(vErrors !== null){
-if(_errs133){
-vErrors.length = _errs133;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthInitial !== undefined){
-let data38 = data.healthInitial;
-if(typeof data38 !== "string"){
-const err122 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err122 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1786,8 +1774,11 @@ vErrors.push(err122);
 }
 errors++;
 }
-if(!((data38 === "healthy") || (data38 === "unhealthy"))){
-const err123 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
+var _valid14 = _errs138 === errors;
+valid23 = valid23 || _valid14;
+}
+if(!valid23){
+const err123 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1796,14 +1787,22 @@ vErrors.push(err123);
 }
 errors++;
 }
+else {
+errors = _errs135;
+if(vErrors !== null){
+if(_errs135){
+vErrors.length = _errs135;
 }
-if(data.outlierConsecutive !== undefined){
-let data39 = data.outlierConsecutive;
-const _errs141 = errors;
-let valid24 = false;
-const _errs142 = errors;
-if(!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))){
-const err124 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthInitial !== undefined){
+let data39 = data.healthInitial;
+if(typeof data39 !== "string"){
+const err124 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1812,9 +1811,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-if((typeof data39 == "number") && (isFinite(data39))){
-if(data39 > 1000 || isNaN(data39)){
-const err125 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(!((data39 === "healthy") || (data39 === "unhealthy"))){
+const err125 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1823,8 +1821,14 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data39 < 0 || isNaN(data39)){
-const err126 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.outlierConsecutive !== undefined){
+let data40 = data.outlierConsecutive;
+const _errs143 = errors;
+let valid24 = false;
+const _errs144 = errors;
+if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
+const err126 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1833,14 +1837,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-var _valid15 = _errs142 === errors;
-valid24 = valid24 || _valid15;
-if(!valid24){
-const _errs144 = errors;
-if(typeof data39 === "string"){
-if(!pattern14.test(data39)){
-const err127 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 > 1000 || isNaN(data40)){
+const err127 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1849,9 +1848,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-else {
-const err128 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40 < 0 || isNaN(data40)){
+const err128 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1860,11 +1858,14 @@ vErrors.push(err128);
 }
 errors++;
 }
+}
 var _valid15 = _errs144 === errors;
 valid24 = valid24 || _valid15;
-}
 if(!valid24){
-const err129 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs146 = errors;
+if(typeof data40 === "string"){
+if(!pattern14.test(data40)){
+const err129 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1873,26 +1874,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-else {
-errors = _errs141;
-if(vErrors !== null){
-if(_errs141){
-vErrors.length = _errs141;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierBaseEjection !== undefined){
-let data40 = data.outlierBaseEjection;
-const _errs147 = errors;
-let valid25 = false;
-const _errs148 = errors;
-if(typeof data40 === "string"){
-if(!pattern7.test(data40)){
-const err130 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err130 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1901,9 +1885,11 @@ vErrors.push(err130);
 }
 errors++;
 }
+var _valid15 = _errs146 === errors;
+valid24 = valid24 || _valid15;
 }
-else {
-const err131 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid24){
+const err131 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1912,13 +1898,26 @@ vErrors.push(err131);
 }
 errors++;
 }
-var _valid16 = _errs148 === errors;
-valid25 = valid25 || _valid16;
-if(!valid25){
+else {
+errors = _errs143;
+if(vErrors !== null){
+if(_errs143){
+vErrors.length = _errs143;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierBaseEjection !== undefined){
+let data41 = data.outlierBaseEjection;
+const _errs149 = errors;
+let valid25 = false;
 const _errs150 = errors;
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 < 0 || isNaN(data40)){
-const err132 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data41 === "string"){
+if(!pattern7.test(data41)){
+const err132 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1929,7 +1928,7 @@ errors++;
 }
 }
 else {
-const err133 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err133 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1940,9 +1939,11 @@ errors++;
 }
 var _valid16 = _errs150 === errors;
 valid25 = valid25 || _valid16;
-}
 if(!valid25){
-const err134 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs152 = errors;
+if((typeof data41 == "number") && (isFinite(data41))){
+if(data41 < 0 || isNaN(data41)){
+const err134 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1951,25 +1952,9 @@ vErrors.push(err134);
 }
 errors++;
 }
-else {
-errors = _errs147;
-if(vErrors !== null){
-if(_errs147){
-vErrors.length = _errs147;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierMaxEjectionPercent !== undefined){
-let data41 = data.outlierMaxEjectionPercent;
-const _errs153 = errors;
-let valid26 = false;
-const _errs154 = errors;
-if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
-const err135 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err135 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1978,9 +1963,11 @@ vErrors.push(err135);
 }
 errors++;
 }
-if((typeof data41 == "number") && (isFinite(data41))){
-if(data41 > 100 || isNaN(data41)){
-const err136 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid16 = _errs152 === errors;
+valid25 = valid25 || _valid16;
+}
+if(!valid25){
+const err136 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1989,8 +1976,25 @@ vErrors.push(err136);
 }
 errors++;
 }
-if(data41 < 0 || isNaN(data41)){
-const err137 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs149;
+if(vErrors !== null){
+if(_errs149){
+vErrors.length = _errs149;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierMaxEjectionPercent !== undefined){
+let data42 = data.outlierMaxEjectionPercent;
+const _errs155 = errors;
+let valid26 = false;
+const _errs156 = errors;
+if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
+const err137 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1999,14 +2003,9 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-var _valid17 = _errs154 === errors;
-valid26 = valid26 || _valid17;
-if(!valid26){
-const _errs156 = errors;
-if(typeof data41 === "string"){
-if(!pattern14.test(data41)){
-const err138 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 > 100 || isNaN(data42)){
+const err138 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2015,9 +2014,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-else {
-const err139 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data42 < 0 || isNaN(data42)){
+const err139 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2026,11 +2024,14 @@ vErrors.push(err139);
 }
 errors++;
 }
+}
 var _valid17 = _errs156 === errors;
 valid26 = valid26 || _valid17;
-}
 if(!valid26){
-const err140 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs158 = errors;
+if(typeof data42 === "string"){
+if(!pattern14.test(data42)){
+const err140 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2039,22 +2040,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-else {
-errors = _errs153;
-if(vErrors !== null){
-if(_errs153){
-vErrors.length = _errs153;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierUnejectOnCheck !== undefined){
-let data42 = data.outlierUnejectOnCheck;
-if(typeof data42 !== "string"){
-const err141 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err141 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2063,8 +2051,11 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(!((data42 === "on") || (data42 === "off"))){
-const err142 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
+var _valid17 = _errs158 === errors;
+valid26 = valid26 || _valid17;
+}
+if(!valid26){
+const err142 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2073,15 +2064,22 @@ vErrors.push(err142);
 }
 errors++;
 }
+else {
+errors = _errs155;
+if(vErrors !== null){
+if(_errs155){
+vErrors.length = _errs155;
 }
-if(data.headerTimeout !== undefined){
-let data43 = data.headerTimeout;
-const _errs161 = errors;
-let valid27 = false;
-const _errs162 = errors;
-if(typeof data43 === "string"){
-if(!pattern7.test(data43)){
-const err143 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierUnejectOnCheck !== undefined){
+let data43 = data.outlierUnejectOnCheck;
+if(typeof data43 !== "string"){
+const err143 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2090,9 +2088,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-else {
-const err144 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data43 === "on") || (data43 === "off"))){
+const err144 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2101,13 +2098,15 @@ vErrors.push(err144);
 }
 errors++;
 }
-var _valid18 = _errs162 === errors;
-valid27 = valid27 || _valid18;
-if(!valid27){
+}
+if(data.headerTimeout !== undefined){
+let data44 = data.headerTimeout;
+const _errs163 = errors;
+let valid27 = false;
 const _errs164 = errors;
-if((typeof data43 == "number") && (isFinite(data43))){
-if(data43 < 0 || isNaN(data43)){
-const err145 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data44 === "string"){
+if(!pattern7.test(data44)){
+const err145 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2118,7 +2117,7 @@ errors++;
 }
 }
 else {
-const err146 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err146 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2129,9 +2128,11 @@ errors++;
 }
 var _valid18 = _errs164 === errors;
 valid27 = valid27 || _valid18;
-}
 if(!valid27){
-const err147 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs166 = errors;
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 < 0 || isNaN(data44)){
+const err147 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2140,26 +2141,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-else {
-errors = _errs161;
-if(vErrors !== null){
-if(_errs161){
-vErrors.length = _errs161;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.bodyTimeout !== undefined){
-let data44 = data.bodyTimeout;
-const _errs167 = errors;
-let valid28 = false;
-const _errs168 = errors;
-if(typeof data44 === "string"){
-if(!pattern7.test(data44)){
-const err148 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err148 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2168,9 +2152,11 @@ vErrors.push(err148);
 }
 errors++;
 }
+var _valid18 = _errs166 === errors;
+valid27 = valid27 || _valid18;
 }
-else {
-const err149 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid27){
+const err149 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -2179,13 +2165,26 @@ vErrors.push(err149);
 }
 errors++;
 }
-var _valid19 = _errs168 === errors;
-valid28 = valid28 || _valid19;
-if(!valid28){
+else {
+errors = _errs163;
+if(vErrors !== null){
+if(_errs163){
+vErrors.length = _errs163;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.bodyTimeout !== undefined){
+let data45 = data.bodyTimeout;
+const _errs169 = errors;
+let valid28 = false;
 const _errs170 = errors;
-if((typeof data44 == "number") && (isFinite(data44))){
-if(data44 < 0 || isNaN(data44)){
-const err150 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data45 === "string"){
+if(!pattern7.test(data45)){
+const err150 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -2196,7 +2195,7 @@ errors++;
 }
 }
 else {
-const err151 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err151 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -2207,9 +2206,11 @@ errors++;
 }
 var _valid19 = _errs170 === errors;
 valid28 = valid28 || _valid19;
-}
 if(!valid28){
-const err152 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs172 = errors;
+if((typeof data45 == "number") && (isFinite(data45))){
+if(data45 < 0 || isNaN(data45)){
+const err152 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -2218,26 +2219,9 @@ vErrors.push(err152);
 }
 errors++;
 }
-else {
-errors = _errs167;
-if(vErrors !== null){
-if(_errs167){
-vErrors.length = _errs167;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.requestTimeout !== undefined){
-let data45 = data.requestTimeout;
-const _errs173 = errors;
-let valid29 = false;
-const _errs174 = errors;
-if(typeof data45 === "string"){
-if(!pattern7.test(data45)){
-const err153 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err153 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -2246,9 +2230,11 @@ vErrors.push(err153);
 }
 errors++;
 }
+var _valid19 = _errs172 === errors;
+valid28 = valid28 || _valid19;
 }
-else {
-const err154 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid28){
+const err154 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -2257,13 +2243,26 @@ vErrors.push(err154);
 }
 errors++;
 }
-var _valid20 = _errs174 === errors;
-valid29 = valid29 || _valid20;
-if(!valid29){
+else {
+errors = _errs169;
+if(vErrors !== null){
+if(_errs169){
+vErrors.length = _errs169;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.requestTimeout !== undefined){
+let data46 = data.requestTimeout;
+const _errs175 = errors;
+let valid29 = false;
 const _errs176 = errors;
-if((typeof data45 == "number") && (isFinite(data45))){
-if(data45 < 0 || isNaN(data45)){
-const err155 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data46 === "string"){
+if(!pattern7.test(data46)){
+const err155 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -2274,7 +2273,7 @@ errors++;
 }
 }
 else {
-const err156 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err156 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -2285,9 +2284,11 @@ errors++;
 }
 var _valid20 = _errs176 === errors;
 valid29 = valid29 || _valid20;
-}
 if(!valid29){
-const err157 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs178 = errors;
+if((typeof data46 == "number") && (isFinite(data46))){
+if(data46 < 0 || isNaN(data46)){
+const err157 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2296,26 +2297,9 @@ vErrors.push(err157);
 }
 errors++;
 }
-else {
-errors = _errs173;
-if(vErrors !== null){
-if(_errs173){
-vErrors.length = _errs173;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.sendTimeout !== undefined){
-let data46 = data.sendTimeout;
-const _errs179 = errors;
-let valid30 = false;
-const _errs180 = errors;
-if(typeof data46 === "string"){
-if(!pattern7.test(data46)){
-const err158 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err158 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2324,9 +2308,11 @@ vErrors.push(err158);
 }
 errors++;
 }
+var _valid20 = _errs178 === errors;
+valid29 = valid29 || _valid20;
 }
-else {
-const err159 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid29){
+const err159 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2335,13 +2321,26 @@ vErrors.push(err159);
 }
 errors++;
 }
-var _valid21 = _errs180 === errors;
-valid30 = valid30 || _valid21;
-if(!valid30){
+else {
+errors = _errs175;
+if(vErrors !== null){
+if(_errs175){
+vErrors.length = _errs175;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.sendTimeout !== undefined){
+let data47 = data.sendTimeout;
+const _errs181 = errors;
+let valid30 = false;
 const _errs182 = errors;
-if((typeof data46 == "number") && (isFinite(data46))){
-if(data46 < 0 || isNaN(data46)){
-const err160 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data47 === "string"){
+if(!pattern7.test(data47)){
+const err160 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2352,7 +2351,7 @@ errors++;
 }
 }
 else {
-const err161 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err161 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2363,9 +2362,11 @@ errors++;
 }
 var _valid21 = _errs182 === errors;
 valid30 = valid30 || _valid21;
-}
 if(!valid30){
-const err162 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs184 = errors;
+if((typeof data47 == "number") && (isFinite(data47))){
+if(data47 < 0 || isNaN(data47)){
+const err162 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2374,26 +2375,9 @@ vErrors.push(err162);
 }
 errors++;
 }
-else {
-errors = _errs179;
-if(vErrors !== null){
-if(_errs179){
-vErrors.length = _errs179;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.idleTimeout !== undefined){
-let data47 = data.idleTimeout;
-const _errs185 = errors;
-let valid31 = false;
-const _errs186 = errors;
-if(typeof data47 === "string"){
-if(!pattern7.test(data47)){
-const err163 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err163 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2402,9 +2386,11 @@ vErrors.push(err163);
 }
 errors++;
 }
+var _valid21 = _errs184 === errors;
+valid30 = valid30 || _valid21;
 }
-else {
-const err164 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid30){
+const err164 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2413,13 +2399,26 @@ vErrors.push(err164);
 }
 errors++;
 }
-var _valid22 = _errs186 === errors;
-valid31 = valid31 || _valid22;
-if(!valid31){
+else {
+errors = _errs181;
+if(vErrors !== null){
+if(_errs181){
+vErrors.length = _errs181;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.idleTimeout !== undefined){
+let data48 = data.idleTimeout;
+const _errs187 = errors;
+let valid31 = false;
 const _errs188 = errors;
-if((typeof data47 == "number") && (isFinite(data47))){
-if(data47 < 0 || isNaN(data47)){
-const err165 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data48 === "string"){
+if(!pattern7.test(data48)){
+const err165 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2430,7 +2429,7 @@ errors++;
 }
 }
 else {
-const err166 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err166 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2441,9 +2440,11 @@ errors++;
 }
 var _valid22 = _errs188 === errors;
 valid31 = valid31 || _valid22;
-}
 if(!valid31){
-const err167 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs190 = errors;
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 < 0 || isNaN(data48)){
+const err167 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2452,25 +2453,9 @@ vErrors.push(err167);
 }
 errors++;
 }
-else {
-errors = _errs185;
-if(vErrors !== null){
-if(_errs185){
-vErrors.length = _errs185;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.maxConnections !== undefined){
-let data48 = data.maxConnections;
-const _errs191 = errors;
-let valid32 = false;
-const _errs192 = errors;
-if(!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))){
-const err168 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err168 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2479,9 +2464,11 @@ vErrors.push(err168);
 }
 errors++;
 }
-if((typeof data48 == "number") && (isFinite(data48))){
-if(data48 > 1000000 || isNaN(data48)){
-const err169 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+var _valid22 = _errs190 === errors;
+valid31 = valid31 || _valid22;
+}
+if(!valid31){
+const err169 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2490,8 +2477,25 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(data48 < 0 || isNaN(data48)){
-const err170 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs187;
+if(vErrors !== null){
+if(_errs187){
+vErrors.length = _errs187;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.maxConnections !== undefined){
+let data49 = data.maxConnections;
+const _errs193 = errors;
+let valid32 = false;
+const _errs194 = errors;
+if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){
+const err170 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2500,14 +2504,9 @@ vErrors.push(err170);
 }
 errors++;
 }
-}
-var _valid23 = _errs192 === errors;
-valid32 = valid32 || _valid23;
-if(!valid32){
-const _errs194 = errors;
-if(typeof data48 === "string"){
-if(!pattern14.test(data48)){
-const err171 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data49 == "number") && (isFinite(data49))){
+if(data49 > 1000000 || isNaN(data49)){
+const err171 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2516,9 +2515,8 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-else {
-const err172 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data49 < 0 || isNaN(data49)){
+const err172 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2527,11 +2525,14 @@ vErrors.push(err172);
 }
 errors++;
 }
+}
 var _valid23 = _errs194 === errors;
 valid32 = valid32 || _valid23;
-}
 if(!valid32){
-const err173 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs196 = errors;
+if(typeof data49 === "string"){
+if(!pattern14.test(data49)){
+const err173 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2540,25 +2541,9 @@ vErrors.push(err173);
 }
 errors++;
 }
-else {
-errors = _errs191;
-if(vErrors !== null){
-if(_errs191){
-vErrors.length = _errs191;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.workers !== undefined){
-let data49 = data.workers;
-const _errs197 = errors;
-let valid33 = false;
-const _errs198 = errors;
-if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){
-const err174 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err174 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2567,9 +2552,11 @@ vErrors.push(err174);
 }
 errors++;
 }
-if((typeof data49 == "number") && (isFinite(data49))){
-if(data49 > 256 || isNaN(data49)){
-const err175 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
+var _valid23 = _errs196 === errors;
+valid32 = valid32 || _valid23;
+}
+if(!valid32){
+const err175 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2578,8 +2565,25 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(data49 < 1 || isNaN(data49)){
-const err176 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs193;
+if(vErrors !== null){
+if(_errs193){
+vErrors.length = _errs193;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.workers !== undefined){
+let data50 = data.workers;
+const _errs199 = errors;
+let valid33 = false;
+const _errs200 = errors;
+if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
+const err176 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2588,14 +2592,9 @@ vErrors.push(err176);
 }
 errors++;
 }
-}
-var _valid24 = _errs198 === errors;
-valid33 = valid33 || _valid24;
-if(!valid33){
-const _errs200 = errors;
-if(typeof data49 === "string"){
-if(!pattern34.test(data49)){
-const err177 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+if((typeof data50 == "number") && (isFinite(data50))){
+if(data50 > 256 || isNaN(data50)){
+const err177 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2604,9 +2603,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-else {
-const err178 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50 < 1 || isNaN(data50)){
+const err178 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2615,11 +2613,14 @@ vErrors.push(err178);
 }
 errors++;
 }
+}
 var _valid24 = _errs200 === errors;
 valid33 = valid33 || _valid24;
-}
 if(!valid33){
-const err179 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs202 = errors;
+if(typeof data50 === "string"){
+if(!pattern34.test(data50)){
+const err179 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2628,22 +2629,9 @@ vErrors.push(err179);
 }
 errors++;
 }
-else {
-errors = _errs197;
-if(vErrors !== null){
-if(_errs197){
-vErrors.length = _errs197;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.logLevel !== undefined){
-let data50 = data.logLevel;
-if(typeof data50 !== "string"){
-const err180 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err180 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2652,8 +2640,11 @@ vErrors.push(err180);
 }
 errors++;
 }
-if(!(((((((data50 === "fatal") || (data50 === "error")) || (data50 === "warn")) || (data50 === "info")) || (data50 === "debug")) || (data50 === "trace")) || (data50 === "silent"))){
-const err181 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+var _valid24 = _errs202 === errors;
+valid33 = valid33 || _valid24;
+}
+if(!valid33){
+const err181 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2662,15 +2653,49 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
+else {
+errors = _errs199;
+if(vErrors !== null){
+if(_errs199){
+vErrors.length = _errs199;
 }
 else {
-const err182 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+vErrors = null;
+}
+}
+}
+}
+if(data.logLevel !== undefined){
+let data51 = data.logLevel;
+if(typeof data51 !== "string"){
+const err182 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err182];
 }
 else {
 vErrors.push(err182);
+}
+errors++;
+}
+if(!(((((((data51 === "fatal") || (data51 === "error")) || (data51 === "warn")) || (data51 === "info")) || (data51 === "debug")) || (data51 === "trace")) || (data51 === "silent"))){
+const err183 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+}
+}
+else {
+const err184 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
 }
 errors++;
 }

@@ -392,6 +392,10 @@ class Forwarder {
     if (tls !== undefined) {
       // Never retried elsewhere and never tried in plaintext: a certificate that does not verify is an answer.
       this.opts.log.warn({ backend: backend.id, error: code, reason: tls, ...(code === 'BULB_TLS_MATERIAL' && { detail: err.message }) }, 'backend TLS failed; answering 502');
+    } else if (code === 'ECONNRESET' && backend.url.startsWith('https:') && backend.tls?.options?.cert === undefined) {
+      // TLS 1.3 finishes the client's handshake before the server has checked for a client certificate, so a
+      // backend requiring one can only reset the connection after the request is sent.
+      this.opts.log.warn({ backend: backend.id, error: code, reason: 'the https backend reset the connection; it may require a client certificate (tls.cert and tls.key)' }, 'backend failed before responding');
     } else this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
     reply(res, 502);
   }

@@ -161,6 +161,7 @@ test('mutual TLS: a backend that requires a client certificate refuses bulb with
   assert.equal((await request(`${without.url}/`)).status, 502);
   const line = await without.waitForLog((l) => l.msg === 'backend TLS failed; answering 502' || l.msg === 'backend failed before responding');
   t.diagnostic(`without a client certificate: ${String(line['error'])}`);
+  assert.match(String(line['reason']), /client certificate/, 'the log line says why');
   assert.equal(backend.clients.length, 0);
 
   const withCert = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { ca: ca.cert, cert: client.cert, key: client.key } } })]);
