@@ -103,7 +103,11 @@ export function grpcProbe(
     session.on('error', () => {});
     session.destroy();
   });
-  const failed = (err: NodeJS.ErrnoException): void => finish({ ok: false, reason: err.code ?? err.message });
+  const failed = (err: NodeJS.ErrnoException): void => {
+    // A stream cancelled because its session failed (a TLS verification error) carries the real error as cause.
+    const cause = err.code === 'ERR_HTTP2_STREAM_CANCEL' ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+    finish({ ok: false, reason: cause?.code ?? err.code ?? err.message });
+  };
   session.once('error', failed);
   const stream = session.request({
     ':method': 'POST',
