@@ -11,7 +11,7 @@ import type { DiscoverySource } from './discovery/source.js';
 import { StaticSource } from './discovery/static.js';
 import { InvalidArgumentError, ListenError } from './errors.js';
 import type { BackendSpec } from './discovery/source.js';
-import { loadTlsMaterial, type BackendTlsSpec } from './tls/material.js';
+import { GLOBAL_TLS_ORIGIN, globalTlsProblems, globalTlsSpec } from './tls/global.js';
 import { TlsStore } from './tls/store.js';
 import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
@@ -81,26 +81,6 @@ function workerRows(workers: WorkerGroup): WorkerStatus[] {
   }));
 }
 
-/** The flag behind each field of the global TLS settings, for start-up errors. */
-const GLOBAL_TLS_FLAGS: Readonly<Record<string, string>> = {
-  ca: '--backend-tls-ca',
-  serverName: '--backend-tls-server-name',
-  cert: '--backend-tls-cert',
-  key: '--backend-tls-key',
-  insecureSkipVerify: '--backend-tls-insecure',
-};
-
-/** The `--backend-tls-*` settings as a spec: how https backends without a tls block of their own are reached. */
-function globalTlsSpec(config: Config): BackendTlsSpec {
-  return Object.freeze({
-    ...(config.backendTlsCa !== undefined && { ca: config.backendTlsCa }),
-    ...(config.backendTlsServerName !== undefined && { serverName: config.backendTlsServerName }),
-    ...(config.backendTlsCert !== undefined && { cert: config.backendTlsCert }),
-    ...(config.backendTlsKey !== undefined && { key: config.backendTlsKey }),
-    ...(config.backendTlsInsecure && { insecureSkipVerify: true }),
-  });
-}
-
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
@@ -110,13 +90,13 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   // TLS to https backends: the global settings (for --backend, DNS and backend files without a tls block) are
   // checked now, so a bad path stops start-up; a backend file's own block is checked when the file is read.
   const globalTls = globalTlsSpec(config);
-  const tlsProblems = loadTlsMaterial(globalTls);
-  if ('problems' in tlsProblems) throw new InvalidArgumentError(tlsProblems.problems.map(([field, m]) => `${GLOBAL_TLS_FLAGS[field] ?? '--backend-tls-*'}: ${m.replace(/\btls\.(\w+)/g, (_, f: string) => GLOBAL_TLS_FLAGS[f] ?? f)}`).join('\n'));
+  const tlsProblems = globalTlsProblems(globalTls);
+  if (tlsProblems.length > 0) throw new InvalidArgumentError(tlsProblems.join('\n'));
   let poolRef: Pool | undefined;
   const tlsStore = new TlsStore({ log: log.child({ component: 'tls' }), onChange: () => poolRef?.refresh() });
-  const tlsOf = (spec: BackendSpec) => (spec.tls !== undefined ? tlsStore.material(spec.tls, spec.origin) : tlsStore.material(globalTls, '--backend-tls-*'));
+  const tlsOf = (spec: BackendSpec) => (spec.tls !== undefined ? tlsStore.material(spec.tls, spec.origin) : tlsStore.material(globalTls, GLOBAL_TLS_ORIGIN));
   // Loaded now: the insecure warning belongs at start, and the first snapshot then carries the material.
-  tlsStore.material(globalTls, '--backend-tls-*');
+  tlsStore.material(globalTls, GLOBAL_TLS_ORIGIN);
   const pool = new Pool({
     drainTimeoutMs: config.drainTimeoutMs,
     panicThresholdPercent: config.panicThresholdPercent,

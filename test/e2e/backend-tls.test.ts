@@ -257,6 +257,9 @@ test('a bad --backend-tls-* path stops start-up with the flag, the file and the 
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, new RegExp(`--backend-tls-ca: cannot read CA file ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no such file \\(ENOENT\\)`));
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  const check = await runBulb(['check', '--backend-tls-ca', missing]);
+  assert.equal(check.code, 1);
+  assert.match(check.stdout, /error --backend-tls-ca: cannot read CA file .*nope\.pem: no such file \(ENOENT\)/);
   const { clientCa } = await getPki(t);
   const c = clientCa.client('half', 'half');
   const half = await runBulb(['--listen', '127.0.0.1:0', '--admin', 'off', '--backend-tls-cert', c.cert]);
