@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Pool as UndiciPoolType } from 'undici';
 import { DEFAULT_DECAY_MS, DEFAULT_RTT_MS, peakEwma } from '../pool/load.js';
 import type { Outcome, TargetSnapshot } from '../pool/snapshot.js';
+import type { Agent } from 'node:http';
 import type { TlsMaterial } from '../tls/material.js';
 
 /** Connection settings shared by every backend's connection pool. */
@@ -59,6 +60,8 @@ export class Target {
   /** TLS material for an https backend; a new version gets a new pool (new connections), like a new origin. */
   tls: TlsMaterial | undefined;
   private poolTls = '';
+  /** The agent WebSocket upgrades to this https backend go through, and the material version it carries. */
+  private upgradeAgentOf: { readonly version: string; readonly agent: Agent } | undefined;
   /** Index of the shared total and of this worker's share (see load-slots.ts). */
   private total: number;
   private mine: number;
@@ -140,6 +143,21 @@ export class Target {
     this.poolOrigin = origin;
     this.poolTls = tlsVersion;
     return this.pool;
+  }
+
+  /**
+   * For a WebSocket upgrade to an https backend: an agent carrying its TLS material (CA, SNI, client certificate,
+   * verification), which http-proxy hands to `tls.connect` (an agent's options take precedence over the request's).
+   * Undefined for http backends and when no material is set (then Node's defaults verify).
+   */
+  get upgradeAgent(): Agent | undefined {
+    const tls = this.tls;
+    if (!this.url.startsWith('https:') || tls?.options === undefined) return undefined;
+    if (this.upgradeAgentOf?.version !== tls.version) {
+      const https = process.getBuiltinModule('node:https');
+      this.upgradeAgentOf = { version: tls.version, agent: new https.Agent({ ...tls.options, keepAlive: false }) };
+    }
+    return this.upgradeAgentOf.agent;
   }
 
   /**

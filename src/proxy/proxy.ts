@@ -490,9 +490,21 @@ export class Proxy {
       backend.tunnels.delete(socket);
       done({});
     });
-    // No keep-alive agent: an upgraded socket leaves the pool for good.
-    this.server.ws(req, socket, head, { target: backend.url }, (err: Error) => {
-      done({ error: errorCode(err) });
+    const tlsError = backend.tls?.error;
+    if (tlsError !== undefined) {
+      this.forwarder.opts.log.warn({ backend: backend.id, error: 'BULB_TLS_MATERIAL', reason: tlsReason('BULB_TLS_MATERIAL'), detail: tlsError }, 'backend TLS failed; answering 502');
+      done({ error: 'BULB_TLS_MATERIAL' });
+      socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
+      return;
+    }
+    // No keep-alive agent: an upgraded socket leaves the pool for good. An https backend's agent only carries its
+    // TLS material (keepAlive off).
+    const agent = backend.upgradeAgent;
+    this.server.ws(req, socket, head, { target: backend.url, ...(agent && { agent }) }, (err: Error) => {
+      const code = errorCode(err);
+      const reason = tlsReason(code);
+      if (reason !== undefined) this.forwarder.opts.log.warn({ backend: backend.id, error: code, reason }, 'backend TLS failed; answering 502');
+      done({ error: code });
       if (socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
       else socket.destroy();
     });

@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
 import { startBackends } from '../helpers/backend.js';
 import { runBulb, startBulb, type LogLine } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
@@ -289,4 +290,40 @@ test('--workers 2: every worker verifies with the same material (200 with the ri
   for (let i = 0; i < 4; i++) assert.equal((await request(`${bad.url}/`)).status, 502);
   const line = await bad.waitForLog(isTlsFailure);
   assert.ok(typeof line['worker'] === 'number', 'logged by a worker thread');
+});
+
+test('WebSocket upgrades to an https backend verify with the same TLS settings (SNI and CA), or get 502 with the reason', async (t) => {
+  const { ca, other } = await getPki(t);
+  const cert = ca.server('wss', ['ws.internal']);
+  const server = https.createServer({ cert: pem(cert.cert), key: pem(cert.key) });
+  const wss = new WebSocketServer({ server });
+  const snis: Array<string | false | null> = [];
+  server.on('secureConnection', (s: TLSSocket) => snis.push(s.servername));
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    server.close();
+  });
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const open = (bulbUrl: string) =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`${bulbUrl.replace('http', 'ws')}/socket`);
+      t.after(() => ws.terminate());
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+  const good = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url, tls: { ca: ca.cert, serverName: 'ws.internal' } } })]);
+  const ws = await open(good.url);
+  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+  ws.send('hello');
+  assert.equal(await reply, 'echo:hello');
+  assert.deepEqual(snis, ['ws.internal']);
+
+  const bad = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url, tls: { ca: other.cert, serverName: 'ws.internal' } } })]);
+  await assert.rejects(open(bad.url), /status 502/);
+  const line = await bad.waitForLog(isTlsFailure);
+  assert.match(String(line['error']), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN/);
 });
