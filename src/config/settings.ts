@@ -468,7 +468,7 @@ export const SETTINGS = [
     key: 'dnsScheme',
     flag: '--dns-scheme',
     value: 'http|https',
-    help: 'Scheme of the backends --dns-srv and --dns-a find: http, or https (TLS, certificate verified).',
+    help: 'Scheme of the backends --dns-srv and --dns-a find: http, or https (verified as the --backend-tls-* settings say; see docs/backend-tls.md).',
     values: ['http', 'https'],
     default: 'http',
     expected: 'http or https',

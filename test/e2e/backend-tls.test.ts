@@ -286,10 +286,20 @@ test('--workers 2: every worker verifies with the same material (200 with the ri
   const backend = await httpsBackend(t, 'workers', ca.server('w2', ['127.0.0.1']));
   const good = await startBulb(t, ['--workers', '2', '--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { ca: ca.cert } } })]);
   for (let i = 0; i < 8; i++) assert.equal((await request(`${good.url}/`)).body, 'workers');
-  const bad = await startBulb(t, ['--workers', '2', '--backend', backend.url, '--backend-tls-ca', other.cert]);
+  const work = await tmpDir(t);
+  const caFile = join(work, 'ca.pem');
+  copyFileSync(other.cert, caFile);
+  const bad = await startBulb(t, ['--workers', '2', '--backend', backend.url, '--backend-tls-ca', caFile]);
   for (let i = 0; i < 4; i++) assert.equal((await request(`${bad.url}/`)).status, 502);
   const line = await bad.waitForLog(isTlsFailure);
   assert.ok(typeof line['worker'] === 'number', 'logged by a worker thread');
+  // The global CA file is renewed: the controller reloads it once and both workers connect with it.
+  copyFileSync(ca.cert, join(work, '.tmp'));
+  renameSync(join(work, '.tmp'), caFile);
+  await bad.waitForLog((l) => l.msg === 'backend TLS material reloaded; new connections use it', 10_000);
+  await waitFor(async () => (await request(`${bad.url}/`)).status === 200, 10_000, '200 after the reload');
+  // New connections land on either worker (SO_REUSEPORT): every one of them must now verify.
+  for (let i = 0; i < 12; i++) assert.equal((await request(`${bad.url}/`)).body, 'workers');
 });
 
 test('WebSocket upgrades to an https backend verify with the same TLS settings (SNI and CA), or get 502 with the reason', async (t) => {
