@@ -93,7 +93,14 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
   const tlsProblems = globalTlsProblems(globalTls);
   if (tlsProblems.length > 0) throw new InvalidArgumentError(tlsProblems.join('\n'));
   let poolRef: Pool | undefined;
-  const tlsStore = new TlsStore({ log: log.child({ component: 'tls' }), onChange: () => poolRef?.refresh() });
+  const tlsStore = new TlsStore({
+    log: log.child({ component: 'tls' }),
+    onChange: () => poolRef?.refresh(),
+    inUse: function* () {
+      yield globalTls;
+      for (const b of poolRef?.all() ?? []) if (b.spec.tls !== undefined) yield b.spec.tls;
+    },
+  });
   const tlsOf = (spec: BackendSpec) => (spec.tls !== undefined ? tlsStore.material(spec.tls, spec.origin) : tlsStore.material(globalTls, GLOBAL_TLS_ORIGIN));
   // Loaded now: the insecure warning belongs at start, and the first snapshot then carries the material.
   tlsStore.material(globalTls, GLOBAL_TLS_ORIGIN);

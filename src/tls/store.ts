@@ -47,6 +47,11 @@ export class TlsStore {
       /** Called after a reload changed some material (not on first load). */
       readonly onChange?: () => void;
       readonly pollMs?: number;
+      /**
+       * The specs still in use (the pool's backends'); entries for any other are dropped at the next poll, so
+       * a backend file whose tls block changed does not leave its old files polled forever.
+       */
+      readonly inUse?: () => Iterable<BackendTlsSpec>;
     },
   ) {}
 
@@ -96,6 +101,11 @@ export class TlsStore {
 
   /** Re-reads the entries whose files changed since they were last read. */
   poll(): void {
+    if (this.opts.inUse !== undefined) {
+      const keep = new Set<string>();
+      for (const spec of this.opts.inUse()) keep.add(JSON.stringify(spec));
+      for (const key of this.entries.keys()) if (!keep.has(key)) this.entries.delete(key);
+    }
     let changed = false;
     for (const e of this.entries.values()) {
       const signature = filesSignature(e.spec);

@@ -109,3 +109,19 @@ test('tlsReason: words for the codes people meet, nothing for non-TLS errors', (
   assert.equal(tlsReason('ECONNREFUSED'), undefined);
   assert.equal(tlsReason('ETIMEDOUT'), undefined);
 });
+
+test('TlsStore: material no longer in use is dropped at the next poll (its files are not polled forever)', async (t) => {
+  const dir = await tmpDir(t);
+  const a = makeCa(dir, 'a');
+  const { log } = logger();
+  let inUse = [{ ca: a.cert }, { ca: a.cert, serverName: 'x' }];
+  const store = new TlsStore({ log, pollMs: 60_000, inUse: () => inUse });
+  t.after(() => store.stop());
+  const kept = store.material(inUse[0]!, 'f.json');
+  const dropped = store.material(inUse[1]!, 'g.json');
+  inUse = [inUse[0]!];
+  store.poll();
+  assert.equal(store.material({ ca: a.cert }, 'f.json'), kept, 'still in use: the same entry');
+  const again = store.material({ ca: a.cert, serverName: 'x' }, 'g.json');
+  assert.notEqual(again.version, dropped.version, 'dropped, so loaded afresh when used again');
+});
