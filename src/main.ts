@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
 import { buildDataPlane, stopDataPlane, type DataPlane } from './dataplane/plane.js';
 import { WorkerGroup } from './dataplane/workers.js';
+import { readTlsFiles } from './proxy/tls.js';
 import type { WorkerStatus } from './admin/status-page/workers.js';
 import { availableCpus } from './dataplane/cpus.js';
 import type { Backend } from './pool/backend.js';
@@ -83,6 +84,8 @@ function workerRows(workers: WorkerGroup): WorkerStatus[] {
 
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
+  // Unreadable or mismatched TLS files stop bulb here, with the file named, before anything has started.
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) readTlsFiles(config.tlsCert, config.tlsKey);
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
   const workerCount = config.workers === 'auto' ? availableCpus() : config.workers;
   // Each backend's in-flight counter has a share per data plane (see load-slots.ts).

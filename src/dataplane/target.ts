@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Pool as UndiciPoolType } from 'undici';
 import { DEFAULT_DECAY_MS, DEFAULT_RTT_MS, peakEwma } from '../pool/load.js';
+import { H2Upstream, type H2Handler } from './h2-upstream.js';
 import type { Outcome, TargetSnapshot } from '../pool/snapshot.js';
 import type { Agent } from 'node:http';
 import type { TlsMaterial } from '../tls/material.js';
@@ -30,6 +31,16 @@ export const DEFAULT_AGENT_SETTINGS: AgentSettings = { idleTimeoutMs: 4_000, con
 const UndiciPool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPoolType;
 type UndiciPool = UndiciPoolType;
 
+/**
+ * What carries a target's requests: undici's Pool (HTTP/1.1 to `http://` and `https://`) or an `H2Upstream`
+ * (`h2c://`). The proxy uses `dispatch` only.
+ */
+export interface Upstream {
+  dispatch(opts: Parameters<UndiciPool['dispatch']>[0], handler: H2Handler): boolean;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
 /** What a target tells its data-plane pool (which tells the strategy and the controller). */
 export interface TargetHost {
   /** Right after `inflight` or `ewmaMs` changed (the strategy's `loadChanged`). */
@@ -56,7 +67,7 @@ export class Target {
   /** Made on first use: most backends never carry a WebSocket, and an empty Set is ~180 bytes. */
   private tunnelSet: Set<Duplex> | undefined;
   private lastSampleAt = 0;
-  private pool: UndiciPool | undefined;
+  private pool: Upstream | undefined;
   /** The origin `pool` was made for: an update that changes the URL's origin gets a new pool. */
   private poolOrigin = '';
   /** TLS material for an https backend; a new version gets a new pool (new connections), like a new origin. */
@@ -123,7 +134,7 @@ export class Target {
    * requests in flight); the pool hands a request to the first idle connection, so surplus connections sit idle
    * and expire instead of all being kept warm just enough to race the backend's idle timeout.
    */
-  get dispatcher(): Pick<UndiciPool, 'dispatch'> {
+  get dispatcher(): Pick<Upstream, 'dispatch'> {
     const origin = this.url;
     const tls = this.tls;
     if (tls?.error !== undefined) return new FailingDispatcher(tls.error);
@@ -132,6 +143,12 @@ export class Target {
     // The URL or the TLS material changed in place (same id): let the old pool finish what it has, then close.
     if (this.pool !== undefined) void this.pool.close().catch(() => {});
     const settings = this.agentSettings;
+    this.poolOrigin = origin;
+    this.poolTls = tlsVersion;
+    if (origin.startsWith('h2c:')) {
+      this.pool = new H2Upstream(origin, settings);
+      return this.pool;
+    }
     this.pool = new UndiciPool(new URL(origin).origin, {
       connections: null,
       pipelining: 1,
@@ -144,8 +161,6 @@ export class Target {
       // Spread into a fresh object: undici keeps (and may extend) what it is given, and the material is frozen.
       ...(tls?.options !== undefined && { connect: { ...tls.options } }),
     });
-    this.poolOrigin = origin;
-    this.poolTls = tlsVersion;
     return this.pool;
   }
 

@@ -61,7 +61,7 @@ export const BACKEND_FILE_SCHEMA = {
       properties: {
         url: {
           type: 'string',
-          description: 'An http or https origin: http://HOST:PORT. No path, query, fragment or credentials.',
+          description: 'An http, https or h2c (cleartext HTTP/2, e.g. gRPC) origin: http://HOST:PORT. No path, query, fragment or credentials.',
         },
         weight: {
           type: 'integer',

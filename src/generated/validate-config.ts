@@ -5,7 +5,7 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (verified as the --backend-tls-* settings say; see docs/backend-tls.md).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), grpc (grpc.health.v1.Health/Check over HTTP/2), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","grpc","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthGrpcService":{"description":"Service name a gRPC health check (--health-mode grpc) asks about, e.g. my.pkg.Greeter; empty (the default) asks about the server as a whole.","type":"string","maxLength":1024,"default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http://, https:// or h2c:// (cleartext HTTP/2, e.g. gRPC) origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (verified as the --backend-tls-* settings say; see docs/backend-tls.md).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), grpc (grpc.health.v1.Health/Check over HTTP/2), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","grpc","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthGrpcService":{"description":"Service name a gRPC health check (--health-mode grpc) asks about, e.g. my.pkg.Greeter; empty (the default) asks about the server as a whole.","type":"string","maxLength":1024,"default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"tlsCert":{"description":"PEM certificate chain for TLS on the traffic port (with --tls-key): clients then negotiate HTTP/2 (h2) or HTTP/1.1 by ALPN. Re-read when the file changes (a renewed Kubernetes Secret), without dropping connections. In the config file, a relative path is resolved against the file's folder.","type":"string","default":""},"tlsKey":{"description":"PEM private key of --tls-cert. Re-read with it when either file changes.","type":"string","default":""},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
@@ -2577,13 +2577,9 @@ vErrors = null;
 }
 }
 }
-if(data.workers !== undefined){
-let data50 = data.workers;
-const _errs199 = errors;
-let valid33 = false;
-const _errs200 = errors;
-if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
-const err176 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.tlsCert !== undefined){
+if(typeof data.tlsCert !== "string"){
+const err176 = {instancePath:instancePath+"/tlsCert",schemaPath:"#/properties/tlsCert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2592,9 +2588,10 @@ vErrors.push(err176);
 }
 errors++;
 }
-if((typeof data50 == "number") && (isFinite(data50))){
-if(data50 > 256 || isNaN(data50)){
-const err177 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
+}
+if(data.tlsKey !== undefined){
+if(typeof data.tlsKey !== "string"){
+const err177 = {instancePath:instancePath+"/tlsKey",schemaPath:"#/properties/tlsKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2603,8 +2600,14 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(data50 < 1 || isNaN(data50)){
-const err178 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data.workers !== undefined){
+let data52 = data.workers;
+const _errs203 = errors;
+let valid33 = false;
+const _errs204 = errors;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err178 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2613,14 +2616,9 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-var _valid24 = _errs200 === errors;
-valid33 = valid33 || _valid24;
-if(!valid33){
-const _errs202 = errors;
-if(typeof data50 === "string"){
-if(!pattern34.test(data50)){
-const err179 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+if((typeof data52 == "number") && (isFinite(data52))){
+if(data52 > 256 || isNaN(data52)){
+const err179 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2629,9 +2627,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-else {
-const err180 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data52 < 1 || isNaN(data52)){
+const err180 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2640,11 +2637,14 @@ vErrors.push(err180);
 }
 errors++;
 }
-var _valid24 = _errs202 === errors;
-valid33 = valid33 || _valid24;
 }
+var _valid24 = _errs204 === errors;
+valid33 = valid33 || _valid24;
 if(!valid33){
-const err181 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs206 = errors;
+if(typeof data52 === "string"){
+if(!pattern34.test(data52)){
+const err181 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2653,22 +2653,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-else {
-errors = _errs199;
-if(vErrors !== null){
-if(_errs199){
-vErrors.length = _errs199;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.logLevel !== undefined){
-let data51 = data.logLevel;
-if(typeof data51 !== "string"){
-const err182 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err182 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2677,8 +2664,11 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(!(((((((data51 === "fatal") || (data51 === "error")) || (data51 === "warn")) || (data51 === "info")) || (data51 === "debug")) || (data51 === "trace")) || (data51 === "silent"))){
-const err183 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+var _valid24 = _errs206 === errors;
+valid33 = valid33 || _valid24;
+}
+if(!valid33){
+const err183 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2687,15 +2677,49 @@ vErrors.push(err183);
 }
 errors++;
 }
-}
+else {
+errors = _errs203;
+if(vErrors !== null){
+if(_errs203){
+vErrors.length = _errs203;
 }
 else {
-const err184 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+vErrors = null;
+}
+}
+}
+}
+if(data.logLevel !== undefined){
+let data53 = data.logLevel;
+if(typeof data53 !== "string"){
+const err184 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err184];
 }
 else {
 vErrors.push(err184);
+}
+errors++;
+}
+if(!(((((((data53 === "fatal") || (data53 === "error")) || (data53 === "warn")) || (data53 === "info")) || (data53 === "debug")) || (data53 === "trace")) || (data53 === "silent"))){
+const err185 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+}
+}
+else {
+const err186 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
 }
 errors++;
 }

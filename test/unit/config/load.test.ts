@@ -43,6 +43,8 @@ const DEFAULT_CONFIG: Config = {
   sendTimeoutMs: 60_000,
   idleTimeoutMs: 75_000,
   maxConnections: 10000,
+  tlsCert: undefined,
+  tlsKey: undefined,
   workers: 1,
   logLevel: 'info',
   configFile: undefined,
@@ -109,6 +111,8 @@ test('every flag sets its setting', async () => {
       '--outlier-base-ejection', '10s',
       '--outlier-max-ejection-percent', '100',
       '--log-level', 'debug',
+      '--tls-cert', 'tls/cert.pem',
+      '--tls-key', '/abs/key.pem',
     ],
     {},
     '/srv',
@@ -149,6 +153,8 @@ test('every flag sets its setting', async () => {
     sendTimeoutMs: 60_000,
     idleTimeoutMs: 75_000,
     maxConnections: 10000,
+    tlsCert: '/srv/tls/cert.pem',
+    tlsKey: '/abs/key.pem',
     workers: 1,
     logLevel: 'debug',
     configFile: undefined,
@@ -434,4 +440,9 @@ test('retry, panic, slow-start and shutdown settings from flags, env and file, w
 test('--request-timeout shorter than --header-timeout is refused with both named', async () => {
   await assert.rejects(config(['--header-timeout', '10s', '--request-timeout', '5s']), /requestTimeout \("5s"\) is shorter than headerTimeout \("10s"\)/);
   assert.equal((await config(['--header-timeout', '10s', '--request-timeout', '0'])).requestTimeoutMs, 0);
+});
+
+test('TLS needs both --tls-cert and --tls-key', async () => {
+  assert.match((await failure('BULB_E_INVALID_CONFIG', ['--tls-cert', 'c.pem'])).message, /tlsCert is set without tlsKey; TLS needs both --tls-cert and --tls-key/);
+  assert.match((await failure('BULB_E_INVALID_CONFIG', ['--tls-key', 'k.pem'])).message, /tlsKey is set without tlsCert/);
 });

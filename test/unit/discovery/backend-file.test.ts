@@ -160,9 +160,9 @@ describe('entry problems', () => {
 
   test('URL rule: schemes, credentials, fragment, query, path, nonsense', () => {
     const cases: Array<[string, string]> = [
-      ['ftp://x', 'url: "ftp://x" has scheme ftp; only http and https are allowed'],
-      ['file:///etc/passwd', 'url: "file:///etc/passwd" has scheme file; only http and https are allowed'],
-      ['javascript:alert(1)', 'url: "javascript:alert(1)" has scheme javascript; only http and https are allowed'],
+      ['ftp://x', 'url: "ftp://x" has scheme ftp; only http, https and h2c are allowed'],
+      ['file:///etc/passwd', 'url: "file:///etc/passwd" has scheme file; only http, https and h2c are allowed'],
+      ['javascript:alert(1)', 'url: "javascript:alert(1)" has scheme javascript; only http, https and h2c are allowed'],
       ['http://user:pw@a:1', 'url: "http://user:pw@a:1" contains credentials; they are not allowed in a backend URL'],
       ['http://a:1/#frag', 'url: "http://a:1/#frag" has a fragment; a backend URL is an origin only'],
       ['http://a:1?x=1', 'url: "http://a:1?x=1" has a query; a backend URL is an origin only'],
