@@ -16,8 +16,8 @@ export interface Issued {
 
 export interface Ca extends Issued {
   readonly name: string;
-  /** Issues a server certificate for `names` (DNS names and IP addresses), valid now unless `expired`. */
-  server(file: string, names: readonly string[], opts?: { readonly expired?: boolean }): Issued;
+  /** Issues a server certificate for `names` (DNS names and IP addresses), valid now unless `expired`; CN `cn` or the first name. */
+  server(file: string, names: readonly string[], opts?: { readonly expired?: boolean; readonly cn?: string }): Issued;
   /** Issues a client certificate (extendedKeyUsage clientAuth) with CN `cn`. */
   client(file: string, cn: string): Issued;
 }
@@ -94,7 +94,7 @@ export function makeCa(dir: string, name: string): Ca {
       const san = names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
       const now = Date.now();
       const [start, end] = opts?.expired ? [new Date(now - 10 * day), new Date(now - day)] : [new Date(now - day), new Date(now + 30 * day)];
-      return issue(file, names[0] ?? 'server', `basicConstraints = CA:false\nkeyUsage = digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = ${san}`, start, end);
+      return issue(file, opts?.cn ?? names[0] ?? 'server', `basicConstraints = CA:false\nkeyUsage = digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = ${san}`, start, end);
     },
     client(file, cn) {
       const now = Date.now();
