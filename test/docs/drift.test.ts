@@ -110,3 +110,14 @@ test("docs/performance.md's figures are bench/RESULTS.md's, copied by bench/read
   const r = spawnSync(process.execPath, [fileURLToPath(new URL('../../bench/readme.mjs', import.meta.url)), '--check'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
+
+test("the README's quick start runs scripts package.json has, and CI runs the README's test command", () => {
+  const block = /## Quick start\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const commands = block.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+  assert.deepEqual(commands, ['npm ci && npm run demo', 'npm ci && npm test']);
+  const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  assert.ok(scripts.demo?.includes('examples/demo.mjs'), 'npm run demo starts examples/demo.mjs');
+  assert.ok(scripts.test?.includes('--test'), 'npm test runs the test runner');
+  const ci = readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8');
+  assert.ok(ci.split('\n').includes('npm ci && npm test'), '.ci/run runs the README\'s test command');
+});
