@@ -23,17 +23,17 @@ function layoutTable(text: string): Map<Part, Set<Part> | '*'> {
   for (const line of block.split('\n')) {
     const m = /^\| `src\/([a-z-]+)(?:\.ts|\/)` \|[^|]*\| ([^|]+) \|$/.exec(line);
     if (!m) continue;
-    const allowed = m[2]!.trim();
+    const allowed = m[2].trim();
     rules.set(
-      m[1]!,
-      allowed === 'anything' ? '*' : allowed === 'nothing' ? new Set() : new Set([...allowed.matchAll(/`([a-z-]+)`/g)].map((x) => x[1]!)),
+      m[1],
+      allowed === 'anything' ? '*' : allowed === 'nothing' ? new Set() : new Set([...allowed.matchAll(/`([a-z-]+)`/g)].map((x) => x[1])),
     );
   }
   return rules;
 }
 
 /** The part a src-relative path belongs to. */
-const partOf = (rel: string): Part => (rel.includes(path.sep) ? rel.split(path.sep)[0]! : rel.replace(/\.[jt]s$/, ''));
+const partOf = (rel: string): Part => (rel.includes(path.sep) ? rel.split(path.sep)[0] : rel.replace(/\.[jt]s$/, ''));
 
 /** Every .ts module under src/ (src-relative), with the src-relative paths of the bulb modules it imports. */
 function imports(): Map<string, string[]> {
@@ -44,7 +44,7 @@ function imports(): Map<string, string[]> {
       if (statSync(path.join(SRC, file)).isDirectory()) walk(file);
       else if (file.endsWith('.ts')) {
         const text = readFileSync(path.join(SRC, file), 'utf8');
-        const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g)].map((m) => (m[1] ?? m[2])!);
+        const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g)].map((m) => (m[1] ?? m[2]));
         out.set(file, specs.map((s) => path.normalize(path.join(path.dirname(file), s))));
       }
     }

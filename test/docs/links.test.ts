@@ -41,11 +41,11 @@ function scan(text: string): { links: string[]; anchors: Set<string> } {
   tokens.forEach((t, i) => {
     if (t.type !== 'heading_open') return;
     // GitHub slugs the heading's rendered text: code spans keep their content, markup is dropped.
-    const inline = tokens[i + 1]!;
+    const inline = tokens[i + 1];
     const plain = (inline.children ?? []).filter((c) => c.type === 'text' || c.type === 'code_inline').map((c) => c.content).join('');
     anchors.add(slugger.slug(plain));
   });
-  for (const m of text.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) anchors.add(m[1]!);
+  for (const m of text.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) anchors.add(m[1]);
   return { links, anchors };
 }
 
@@ -123,7 +123,7 @@ test('the package ships every file the README and docs/ link to', () => {
     .flatMap((page) =>
       scan(readFileSync(path.join(ROOT, page), 'utf8'))
         .links.filter((h) => !/^[a-z][a-z0-9+.-]*:/i.test(h) && !h.startsWith('#'))
-        .map((h) => path.relative(ROOT, path.resolve(path.dirname(path.join(ROOT, page)), decodeURIComponent(h.split('#')[0]!)))),
+        .map((h) => path.relative(ROOT, path.resolve(path.dirname(path.join(ROOT, page)), decodeURIComponent(h.split('#')[0])))),
     );
   assert.ok(linked.includes('docs/configuration.md'));
   assert.deepEqual([...new Set(linked.filter((f) => !shipped.has(f)))].sort(), []);
