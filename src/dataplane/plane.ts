@@ -52,6 +52,7 @@ export function buildDataPlane(opts: {
     reporter,
     // A connection that cannot be established within the upstream timeout is an upstream timeout (504).
     agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs },
+    drainTimeoutMs: config.drainTimeoutMs,
     ...(strategy.loadChanged && { loadChanged: loadReporter(strategy, log) }),
   });
   const proxy = new Proxy({

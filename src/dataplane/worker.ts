@@ -55,7 +55,7 @@ const reporter: Reporter = {
   },
 };
 
-const strategy = await createStrategy(init.config.strategy, defaultContext({ hashKey: init.config.hashKey }));
+const strategy = await createStrategy(init.config.strategy, defaultContext({ hashKey: init.config.hashKey, sharedLoad: true }));
 const plane = buildDataPlane({ config: init.config, strategy, log, reporter, counters: loadCounters(init.load), stride: init.stride, worker: init.index });
 plane.pool.apply(init.snapshot);
 
