@@ -128,3 +128,9 @@ test('the package ships every file the README and docs/ link to', () => {
   assert.ok(linked.includes('docs/configuration.md'));
   assert.deepEqual([...new Set(linked.filter((f) => !shipped.has(f)))].sort(), []);
 });
+
+test('docs/README.md, the index, links every page in docs/', () => {
+  const index = scan(readFileSync(path.join(ROOT, 'docs/README.md'), 'utf8')).links.map((h) => h.split('#')[0]);
+  const missing = readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md') && f !== 'README.md' && !index.includes(f));
+  assert.deepEqual(missing, [], 'add each new page to the table of docs/README.md');
+});
