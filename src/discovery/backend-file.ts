@@ -5,7 +5,7 @@
  *
  * validated against {@link BACKEND_FILE_SCHEMA} and the URL rule in `src/values.ts`.
  *
- * Decisions (the README repeats them):
+ * Decisions (docs/backend-files.md repeats them):
  * - A file is all-or-nothing. If any entry is bad the file contributes no *new* backends and the directory source
  *   keeps that file's last-known-good set as a whole. A half-applied file surprises people: removing a typo'd
  *   entry from rotation silently is worse than reporting it and keeping what was working.
