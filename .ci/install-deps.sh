@@ -2,7 +2,9 @@
 # System packages the test suite runs for real: dnsmasq is the DNS server the DNS discovery tests query
 # (test/helpers/dnsmasq.ts starts its own instances on free ports of 127.0.0.1 and kills them by PID);
 # chromium is the browser the status-page tests drive through playwright-core (test/helpers/browser.ts);
-# slowhttptest is the attack tool `npm run test:hostile` points at bulb on 127.0.0.1.
+# slowhttptest is the attack tool `npm run test:hostile` points at bulb on 127.0.0.1;
+# nghttp2-client (nghttp, h2load) and curl are the HTTP/2 clients the HTTP/2 and gRPC tests use, and openssl makes
+# the test certificates (test/helpers/pki.ts).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 updated=0
@@ -26,3 +28,11 @@ fi
 if ! command -v slowhttptest >/dev/null 2>&1; then
   apt_install slowhttptest
 fi
+if ! command -v nghttp >/dev/null 2>&1; then
+  apt_install nghttp2-client
+fi
+for tool in curl openssl; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    apt_install "$tool"
+  fi
+done

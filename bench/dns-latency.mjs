@@ -306,7 +306,7 @@ async function main() {
   // --- Report ---------------------------------------------------------------------------------------------
   const row = (label, xs) =>
     `| ${label} | ${xs.length} | ${fmt(percentile(xs, 50), 1)} | ${fmt(percentile(xs, 90), 1)} | ${fmt(percentile(xs, 99), 1)} | ${fmt(Math.max(...xs), 1)} |`;
-  // The heading and the PASS/FAIL lines are what the README copies (bench/readme.mjs), so they carry the TTL and interval.
+  // The heading and the PASS/FAIL lines are what docs/performance.md copies (bench/readme.mjs), so they carry the TTL and interval.
   const out = [`## Discovery latency (DNS records: TTL ${TTL_S} s, so bulb looks again every ${fmt(INTERVAL_MS)} ms)`, ''];
   out.push(...machineLines(command));
   out.push(
@@ -334,9 +334,9 @@ async function main() {
     row('dnsmasq alone: SIGHUP → a direct query sees the added record', calib.add),
     row('dnsmasq alone: SIGHUP → a direct query no longer sees it', calib.remove),
     '',
-    '### Bound stated in the README',
+    '### Bound stated in docs/dns.md',
     '',
-    '- The README (DNS discovery, "When bulb looks again") says the next lookup is due when the smallest TTL runs out, clamped to ' +
+    '- docs/dns.md ("When bulb looks again") says the next lookup is due when the smallest TTL runs out, clamped to ' +
       '[`--dns-min-interval`, `--dns-max-interval`], and that a name is picked up "within the refresh interval": so a change should reach ' +
       `traffic within one refresh interval, here ${fmt(INTERVAL_MS)} ms. Checked on every trial (the max), with no trial timed out:`,
   );

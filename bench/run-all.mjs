@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: every benchmark in sequence, their Markdown gathered into bench/RESULTS.md with the machine,
-// date and commands, so the figures in the README's Performance section are always generated, never typed.
+// date and commands, so the figures in docs/performance.md are always generated, never typed.
 //
 //   npm run bench                      # the full measurement (minutes; run it on a quiet machine)
 //   npm run bench -- --quick           # a short run that only proves the harness works (noisy, marked as such)
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Children, machineLines } from './lib.mjs';
-import { README, RESULTS, withBlock } from './readme.mjs';
+import { PERFORMANCE_MD, RESULTS, withBlock } from './readme.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({
@@ -66,9 +66,9 @@ const header = [
 ];
 writeFileSync(opts.out, header.join('\n') + '\n' + sections.join('\n'));
 process.stderr.write(`\nwrote ${opts.out}${failed ? ` (${failed} benchmark(s) failed)` : ''}\n`);
-// A full, complete run becomes the README's figures; a quick check or a partial run never does.
+// A full, complete run becomes docs/performance.md's figures; a quick check or a partial run never does.
 if (!opts.quick && !failed && path.resolve(opts.out) === RESULTS) {
-  writeFileSync(README, withBlock(readFileSync(README, 'utf8'), readFileSync(RESULTS, 'utf8')));
-  process.stderr.write('README.md: Performance figures copied from bench/RESULTS.md\n');
+  writeFileSync(PERFORMANCE_MD, withBlock(readFileSync(PERFORMANCE_MD, 'utf8'), readFileSync(RESULTS, 'utf8')));
+  process.stderr.write('docs/performance.md: figures copied from bench/RESULTS.md\n');
 }
 process.exitCode = failed ? 1 : 0;

@@ -1,6 +1,6 @@
 /**
  * bulb's coded errors. Each failure a user can cause has one class with a stable `code`, so scripts and tests
- * can tell them apart and the README can list them. Messages name the thing and the reason; they never carry
+ * can tell them apart and docs/operating.md can list them. Messages name the thing and the reason; they never carry
  * a stack trace to a user (the CLI prints `message` only).
  */
 export class BulbError extends Error {
@@ -43,7 +43,7 @@ export class ListenError extends BulbError {
   }
 }
 
-/** Every error code bulb can report; the docs drift test checks the README lists exactly these. */
+/** Every error code bulb can report; the docs drift test checks docs/operating.md lists exactly these. */
 export const ERROR_CODES = [
   'BULB_E_INVALID_ARGUMENT',
   'BULB_E_INVALID_CONFIG',

@@ -1,7 +1,7 @@
 /**
  * V8 settings for the bulb process. Imported first by `bin.ts`, so the CLI and the container image get them;
  * embedding `startBulb` in your own process leaves your V8 alone. It trades no measurable requests/s for
- * memory. README "Performance" has the figures.
+ * memory. docs/performance.md has the figures.
  */
 import { setFlagsFromString } from 'node:v8';
 

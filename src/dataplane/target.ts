@@ -5,6 +5,8 @@ import type { Pool as UndiciPoolType } from 'undici';
 import { DEFAULT_DECAY_MS, DEFAULT_RTT_MS, peakEwma } from '../pool/load.js';
 import { H2Upstream, type H2Handler } from './h2-upstream.js';
 import type { Outcome, TargetSnapshot } from '../pool/snapshot.js';
+import type { Agent } from 'node:http';
+import type { TlsMaterial } from '../tls/material.js';
 
 /** Connection settings shared by every backend's connection pool. */
 export interface AgentSettings {
@@ -68,6 +70,11 @@ export class Target {
   private pool: Upstream | undefined;
   /** The origin `pool` was made for: an update that changes the URL's origin gets a new pool. */
   private poolOrigin = '';
+  /** TLS material for an https backend; a new version gets a new pool (new connections), like a new origin. */
+  tls: TlsMaterial | undefined;
+  private poolTls = '';
+  /** The agent WebSocket upgrades to this https backend go through, and the material version it carries. */
+  private upgradeAgentOf: { readonly version: string; readonly agent: Agent } | undefined;
   /** Index of the shared total and of this worker's share (see load-slots.ts). */
   private total: number;
   private mine: number;
@@ -86,6 +93,7 @@ export class Target {
     this.maxConnections = s.maxConnections;
     this.slot = s.slot;
     this.cutAt = s.cutAt;
+    this.tls = s.tls;
     this.total = s.slot * stride;
     this.mine = this.total + 1 + worker;
   }
@@ -96,6 +104,7 @@ export class Target {
     this.weight = s.weight;
     this.maxConnections = s.maxConnections;
     this.cutAt = s.cutAt;
+    this.tls = s.tls;
     if (s.slot !== this.slot) {
       this.slot = s.slot;
       this.total = s.slot * this.stride;
@@ -125,13 +134,17 @@ export class Target {
    * requests in flight); the pool hands a request to the first idle connection, so surplus connections sit idle
    * and expire instead of all being kept warm just enough to race the backend's idle timeout.
    */
-  get dispatcher(): Upstream {
+  get dispatcher(): Pick<Upstream, 'dispatch'> {
     const origin = this.url;
-    if (this.pool !== undefined && this.poolOrigin === origin) return this.pool;
-    // The URL changed in place (same id): let the old pool finish what it has, then close.
+    const tls = this.tls;
+    if (tls?.error !== undefined) return new FailingDispatcher(tls.error);
+    const tlsVersion = tls?.version ?? '';
+    if (this.pool !== undefined && this.poolOrigin === origin && this.poolTls === tlsVersion) return this.pool;
+    // The URL or the TLS material changed in place (same id): let the old pool finish what it has, then close.
     if (this.pool !== undefined) void this.pool.close().catch(() => {});
     const settings = this.agentSettings;
     this.poolOrigin = origin;
+    this.poolTls = tlsVersion;
     if (origin.startsWith('h2c:')) {
       this.pool = new H2Upstream(origin, settings);
       return this.pool;
@@ -145,8 +158,25 @@ export class Target {
       connectTimeout: settings.connectTimeoutMs,
       // bulb's own timeouts apply per request (headers) and on the client side (body); a long download is fine.
       bodyTimeout: 0,
+      // Spread into a fresh object: undici keeps (and may extend) what it is given, and the material is frozen.
+      ...(tls?.options !== undefined && { connect: { ...tls.options } }),
     });
     return this.pool;
+  }
+
+  /**
+   * For a WebSocket upgrade to an https backend: an agent carrying its TLS material (CA, SNI, client certificate,
+   * verification), which http-proxy hands to `tls.connect` (an agent's options take precedence over the request's).
+   * Undefined for http backends and when no material is set (then Node's defaults verify).
+   */
+  get upgradeAgent(): Agent | undefined {
+    const tls = this.tls;
+    if (!this.url.startsWith('https:') || tls?.options === undefined) return undefined;
+    if (this.upgradeAgentOf?.version !== tls.version) {
+      const https = process.getBuiltinModule('node:https');
+      this.upgradeAgentOf = { version: tls.version, agent: new https.Agent({ ...tls.options, keepAlive: false }) };
+    }
+    return this.upgradeAgentOf.agent;
   }
 
   /**
@@ -217,5 +247,22 @@ export class Target {
     }
     // In-flight requests keep their connections until they finish; idle ones close now.
     else if (pool !== undefined) void pool.close().catch(() => {});
+  }
+}
+
+/** Why every request to a backend fails at once: its TLS material never loaded (never a plaintext fallback). */
+export class TlsMaterialError extends Error {
+  readonly code = 'BULB_TLS_MATERIAL';
+}
+
+/** Stands in for a connection pool while a backend's TLS material is unusable: each request fails with the reason. */
+class FailingDispatcher {
+  constructor(private readonly reason: string) {}
+
+  dispatch(_opts: unknown, handler: { onError?(err: Error): void }): boolean {
+    const err = new TlsMaterialError(this.reason);
+    // Asynchronously, as a real connection failure arrives: the proxy's bookkeeping for the attempt is done first.
+    queueMicrotask(() => handler.onError?.(err));
+    return false;
   }
 }

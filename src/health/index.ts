@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Backend } from '../pool/backend.js';
 import type { Pool, PoolEvent } from '../pool/pool.js';
 import { ActiveChecker, resolveSettings, type CheckReport, type CheckSettings, type HealthDefaults, type Probe } from './active.js';
+import type { TlsMaterial } from '../tls/material.js';
 import { OutlierDetector, type HealthLog, type OutlierSettings } from './passive.js';
 
 export type { HealthDefaults } from './active.js';
@@ -22,6 +23,8 @@ export interface HealthManagerOptions {
   readonly log: HealthLog;
   /** Told of every outlier ejection (metrics). */
   readonly onEjected?: (backend: Backend) => void;
+  /** The TLS material of an https backend (the pool's, so checks verify as traffic does). */
+  readonly tls?: (backend: Backend) => TlsMaterial | undefined;
   /** Tests only: a fake probe and fixed jitter. */
   readonly probe?: Probe;
   readonly rand?: () => number;
@@ -136,6 +139,7 @@ export class HealthManager {
     return new ActiveChecker(w.url, w.settings, initiallyHealthy, {
       probe: this.opts.probe,
       rand: this.opts.rand,
+      tls: this.opts.tls && (() => (w.backend.url.startsWith('https:') ? this.opts.tls!(w.backend) : undefined)),
       onResult: (r: CheckReport) => {
         if (this.stopped || this.watched.get(w.backend.id) !== w) return;
         if (r.result.ok) this.outliers.checkPassed(w.backend);

@@ -20,7 +20,11 @@ export interface TargetSnapshot {
    * removal), from it on they are cut.
    */
   readonly cutAt?: number;
+  /** How an https backend is reached (CA, SNI, client certificate); a new `version` means new connections use new material. */
+  readonly tls: TlsMaterial | undefined;
 }
+
+import type { TlsMaterial } from '../tls/material.js';
 
 export interface PoolSnapshot {
   /** Increases with every snapshot; a data plane acknowledges the versions it has applied. */

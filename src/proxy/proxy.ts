@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders as H2IncomingHeaders, ServerHttp2Stream } from
 import { StreamForwarder } from './h2-streams.js';
 import { prepareRequestHeaders, responseHeaderList } from './headers.js';
 import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
+import { tlsReason } from '../tls/material.js';
 
 export interface ProxyOptions {
   readonly pool: DataPool;
@@ -407,7 +408,15 @@ class Forwarder {
       this.attempt(ex);
       return;
     }
-    this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
+    const tls = tlsReason(code);
+    if (tls !== undefined) {
+      // Never retried elsewhere and never tried in plaintext: a certificate that does not verify is an answer.
+      this.opts.log.warn({ backend: backend.id, error: code, reason: tls, ...(code === 'BULB_TLS_MATERIAL' && { detail: err.message }) }, 'backend TLS failed; answering 502');
+    } else if (code === 'ECONNRESET' && backend.url.startsWith('https:') && backend.tls?.options?.cert === undefined) {
+      // TLS 1.3 finishes the client's handshake before the server has checked for a client certificate, so a
+      // backend requiring one can only reset the connection after the request is sent.
+      this.opts.log.warn({ backend: backend.id, error: code, reason: 'the https backend reset the connection; it may require a client certificate (tls.cert and tls.key)' }, 'backend failed before responding');
+    } else this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
     reply(res, 502);
   }
 
@@ -508,9 +517,21 @@ export class Proxy {
       backend.tunnels.delete(socket);
       done({});
     });
-    // No keep-alive agent: an upgraded socket leaves the pool for good.
-    this.server.ws(req, socket, head, { target: backend.url }, (err: Error) => {
-      done({ error: errorCode(err) });
+    const tlsError = backend.tls?.error;
+    if (tlsError !== undefined) {
+      this.forwarder.opts.log.warn({ backend: backend.id, error: 'BULB_TLS_MATERIAL', reason: tlsReason('BULB_TLS_MATERIAL'), detail: tlsError }, 'backend TLS failed; answering 502');
+      done({ error: 'BULB_TLS_MATERIAL' });
+      socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
+      return;
+    }
+    // No keep-alive agent: an upgraded socket leaves the pool for good. An https backend's agent only carries its
+    // TLS material (keepAlive off).
+    const agent = backend.upgradeAgent;
+    this.server.ws(req, socket, head, { target: backend.url, ...(agent && { agent }) }, (err: Error) => {
+      const code = errorCode(err);
+      const reason = tlsReason(code);
+      if (reason !== undefined) this.forwarder.opts.log.warn({ backend: backend.id, error: code, reason }, 'backend TLS failed; answering 502');
+      done({ error: code });
       if (socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
       else socket.destroy();
     });

@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startBackends } from '../helpers/backend.js';
 import { runBulb, startBulb, warnings } from '../helpers/bulb.js';
-import { makeCert } from '../helpers/certs.js';
+import { makeCa, pem } from '../helpers/pki.js';
+
+/** A server certificate for 127.0.0.1 and localhost with CN `name`, from a CA of its own; `pem` is that CA (the trust anchor). */
+function makeCert(dir: string, name: string): { certFile: string; keyFile: string; pem: string } {
+  const ca = makeCa(dir, `${name}-ca`);
+  const leaf = ca.server(name, ['127.0.0.1', 'localhost'], { cn: name });
+  return { certFile: leaf.cert, keyFile: leaf.key, pem: pem(ca.cert) };
+}
 import { parseExposition, select } from '../helpers/prom.js';
 import { echoClient, grpc, startGrpcBackend, unary } from '../helpers/grpc.js';
 import { tmpDir } from '../helpers/tmpdir.js';
@@ -38,8 +45,8 @@ async function replaceCert(to: { certFile: string; keyFile: string }, from: { ce
 
 test('TLS: ALPN gives HTTP/2 or HTTP/1.1 on one port; gRPC over TLS; the certificate is reloaded without dropping connections', async (t) => {
   const dir = await tmpDir(t);
-  const one = await makeCert(dir, 'one');
-  const two = await makeCert(dir, 'two');
+  const one = makeCert(dir, 'one');
+  const two = makeCert(dir, 'two');
   const live = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
   await replaceCert(live, one);
   const [web] = await startBackends(t, 'web');
@@ -95,8 +102,8 @@ test('TLS: ALPN gives HTTP/2 or HTTP/1.1 on one port; gRPC over TLS; the certifi
 
 test('TLS: missing or mismatched files, or only one of the pair, stop bulb with the file named', async (t) => {
   const dir = await tmpDir(t);
-  const one = await makeCert(dir, 'one');
-  const two = await makeCert(dir, 'two');
+  const one = makeCert(dir, 'one');
+  const two = makeCert(dir, 'two');
   const missing = await runBulb(['--listen', '127.0.0.1:0', '--admin', 'off', '--tls-cert', join(dir, 'nope.crt'), '--tls-key', one.keyFile]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /tlsCert .*nope\.crt cannot be read \(no such file\)/);
@@ -111,8 +118,8 @@ test('TLS: missing or mismatched files, or only one of the pair, stop bulb with 
 
 test('--workers 2: gRPC over h2c and over TLS is served by both workers, each balancing per call; a reload reaches both', async (t) => {
   const dir = await tmpDir(t);
-  const one = await makeCert(dir, 'one');
-  const two = await makeCert(dir, 'two');
+  const one = makeCert(dir, 'one');
+  const two = makeCert(dir, 'two');
   const live = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
   await replaceCert(live, one);
   const backends = await Promise.all(['a', 'b'].map((n) => startGrpcBackend(t, n)));

@@ -2,7 +2,7 @@
  * The directory source's snapshot, from what one scan found in each file and each file's last-known-good.
  * Pure: no I/O, no clock, no logging; the same input always gives the same output, in the same order.
  *
- * The rules (the README repeats them):
+ * The rules (docs/backend-files.md repeats them):
  * - Per-file last-known-good. A file that parses without problems is its own new last-known-good. A file that
  *   stops being valid (parse or validation error, read error, too large, dangling symlink) keeps its previous
  *   backends and adds its problems. A file that was never valid contributes nothing but its problems.

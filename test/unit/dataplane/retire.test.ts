@@ -37,9 +37,9 @@ async function send(pool: DataPool, id: string): Promise<string> {
   const t = pool.get(id)!;
   assert.ok(t.tryStart() >= 0);
   try {
-    // undici's `request` over the target's own pool (bulb loads the Pool class alone, without its helpers).
-    // An http:// target's upstream is undici's Pool (h2c:// ones have their own), so it serves `request` too.
-    const { body } = await request(t.url, { dispatcher: t.dispatcher as unknown as Dispatcher });
+    // undici's `request` over the target's own pool (bulb loads the Pool class alone, without its helpers);
+    // `request` only calls `dispatch`, which is all a target exposes.
+    const { body } = await request(t.url, { dispatcher: t.dispatcher as Dispatcher });
     return await body.text();
   } catch (err) {
     return `error: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
@@ -51,7 +51,7 @@ async function send(pool: DataPool, id: string): Promise<string> {
 test('a backend that leaves the snapshot while a request started here is in flight lets that request finish (it raced the removal)', async (t) => {
   const b = await holdingBackend(t);
   const pool = plane();
-  pool.apply(snap(1, [{ id: 'a', url: b.url, weight: 1, maxConnections: undefined, slot: 0, routable: true }]));
+  pool.apply(snap(1, [{ id: 'a', url: b.url, weight: 1, maxConnections: undefined, slot: 0, routable: true, tls: undefined }]));
   const answer = send(pool, 'a');
   await b.arrived;
   // The controller read no request in flight anywhere and removed it; this worker had just started one.
@@ -64,7 +64,7 @@ test('a backend that leaves the snapshot while a request started here is in flig
 test('a backend removed at its drain timeout (cutAt passed) has what is still in flight here cut', async (t) => {
   const b = await holdingBackend(t);
   const pool = plane();
-  const spec = { id: 'a', url: b.url, weight: 1, maxConnections: undefined, slot: 0 };
+  const spec = { id: 'a', url: b.url, weight: 1, maxConnections: undefined, slot: 0, tls: undefined };
   pool.apply(snap(1, [{ ...spec, routable: true }]));
   const answer = send(pool, 'a');
   await b.arrived;

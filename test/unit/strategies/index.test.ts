@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { InvalidStrategyError } from '../../../src/errors.js';
 import { createStrategy, defaultContext, isStrategyPath, strategyNames } from '../../../src/strategies/index.js';
 
-// The config schema's list (what --help and the README name) must be exactly what the registry holds.
+// The config schema's list (what --help and docs/strategies.md name) must be exactly what the registry holds.
 const BUILT_INS = BUILTIN_STRATEGIES;
 
 test('every built-in registers under its --strategy name and creates a strategy of that name', async () => {
