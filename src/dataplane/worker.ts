@@ -14,7 +14,8 @@ import type { FromWorker, ReportBatch, ToWorker, WorkerInit } from './messages.j
 import { buildDataPlane, stopDataPlane } from './plane.js';
 import { loadCounters } from '../pool/load-slots.js';
 
-const port = parentPort!;
+if (!parentPort) throw new Error('dataplane/worker.js runs only as a worker thread (new Worker), not on its own');
+const port = parentPort;
 const init = workerData as WorkerInit;
 const post = (m: FromWorker): void => port.postMessage(m);
 

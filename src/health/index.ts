@@ -111,7 +111,7 @@ export class HealthManager {
 
   private reread(backend: Backend): void {
     const w = this.watched.get(backend.id);
-    if (!w) return this.watch(backend);
+    if (!w) { this.watch(backend); return; }
     const settings = this.settingsFor(backend);
     if (isDeepStrictEqual(settings, w.settings) && backend.url === w.url) return;
     w.settings = settings;

@@ -71,6 +71,7 @@ export function answerAndClose(socket: Duplex, raw: string): void {
   }
   socket.on('error', () => socket.destroy());
   socket.write(raw);
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- node:http's server sockets are net.Sockets, typed as Duplex in its events
   (socket as Socket).destroySoon();
 }
 
@@ -118,6 +119,7 @@ export function createTrafficServer(opts: TrafficServerOptions): http.Server {
     // A request timeout while a request is in progress (its body still arriving): the proxy answers 408 if it
     // still can and releases the upstream request. (A head timeout has no request object yet: the one remembered
     // here, if any, is an earlier, complete request on the same keep-alive connection.)
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- node:http's server sockets are net.Sockets, typed as Duplex in its events
     const res = (socket as TrackedSocket)[kResponse];
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && res !== undefined && !res.req.complete) {
       // Its response already ended (the backend answered early): no second response may follow, just close.

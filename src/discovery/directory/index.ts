@@ -200,7 +200,7 @@ export class DirectorySource implements DiscoverySource {
     const worker = async (): Promise<void> => {
       while (next < files.length) {
         const i = next++;
-        checked[i] = await this.checkFile(files[i]!, fs);
+        checked[i] = await this.checkFile(files[i], fs);
       }
     };
     // The synchronous calls gain nothing from several workers; the asynchronous ones keep a few stats in flight,
@@ -232,6 +232,7 @@ export class DirectorySource implements DiscoverySource {
       case 'failed':
         return { kind: 'failed', problem: Object.freeze({ file, pointer: '', message: read.message }) };
       case 'unchanged':
+        // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- readFile says unchanged only when given cached's key
         return { kind: 'parsed', parsed: cached!.parsed };
       case 'read': {
         const result = parseBackendFile(file, read.text, this.name);
