@@ -150,9 +150,9 @@ test('a source that cannot be read counts discovery errors and keeps its last su
   const m = await scrape(bulb);
   assert.ok((sample(m, 'bulb_discovery_errors_total', { source: `dir:${dir}` }) ?? 0) >= 1, 'a missing directory is an error');
   assert.equal(sample(m, 'bulb_discovery_last_sync_timestamp_seconds', { source: `dir:${dir}` }), undefined, 'never synced');
-  const sources = JSON.parse((await request(`${bulb.adminUrl}/sources`)).body) as { sources: Array<{ error: string | null; lastError: { message: string } | null; errors: number }> };
-  assert.ok(sources.sources[0]!.error);
-  assert.equal(sources.sources[0]!.lastError?.message, sources.sources[0]!.error);
+  const sources = JSON.parse((await request(`${bulb.adminUrl}/sources`)).body) as { sources: { error: string | null; lastError: { message: string } | null; errors: number }[] };
+  assert.ok(sources.sources[0].error);
+  assert.equal(sources.sources[0].lastError?.message, sources.sources[0].error);
 });
 
 test('attempts the retry budget keeps from being retried are counted by the backend that failed', async (t) => {

@@ -43,7 +43,7 @@ test('SIGTERM with a request that outlives --drain-timeout: exits 0 after the ti
   b.mode = { kind: 'hang' };
   t.after(() => b.close());
   const bulb = await startBulb(t, ['--backend', b.url, '--drain-timeout', '500ms']);
-  const pending = request(`${bulb.url}/`).catch((e: Error) => e);
+  const pending = request(`${bulb.url}/`).catch((e: unknown) => e);
   await waitFor(() => b.seen.length === 1, 5000);
   const t0 = Date.now();
   bulb.kill('SIGTERM');
