@@ -45,6 +45,9 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-condition': 'off',
       // Relaxed to allow arrow functions: `() => {}` is how a Node callback or a logger slot is told "nothing
       // to do"; an empty method or function declaration is still reported.
+      // Relaxed for a variable read before its one assignment: a closure built first (TlsStore's callbacks, a
+      // timer's canceller) reaches a value made after it, and `let` is the only way to say so.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
     },
   },

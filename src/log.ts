@@ -176,9 +176,13 @@ export function accessLogWriter(log: Logger): ((r: AccessRecord) => void) | unde
   // pino keeps its destination under this symbol; it is part of pino's exported API (`pino.symbols`).
   const stream = (log as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
   const pid = process.pid;
+  // A child logger's bindings (a worker's `"worker": N`) follow pid, where pino puts them; fixed per writer.
+  const bound = Object.entries(log.bindings())
+    .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
+    .join('');
   return (r) => {
     stream.write(
-      `{"level":"info"${isoTime()},"pid":${pid},"method":${JSON.stringify(r.method ?? null)},"path":${JSON.stringify(r.path ?? null)},` +
+      `{"level":"info"${isoTime()},"pid":${pid}${bound},"method":${JSON.stringify(r.method ?? null)},"path":${JSON.stringify(r.path ?? null)},` +
         `"status":${r.status},"backend":${JSON.stringify(r.backend)},"attempts":${r.attempts},"durationMs":${r.durationMs},"msg":"request"}\n`,
     );
   };

@@ -9,11 +9,15 @@ import { DirectorySource } from './discovery/directory/index.js';
 import { dnsSources } from './discovery/dns/source.js';
 import type { DiscoverySource } from './discovery/source.js';
 import { StaticSource } from './discovery/static.js';
-import { ListenError } from './errors.js';
+import { InvalidArgumentError, ListenError } from './errors.js';
+import type { BackendSpec } from './discovery/source.js';
+import { GLOBAL_TLS_ORIGIN, globalTlsProblems, globalTlsSpec } from './tls/global.js';
+import { TlsStore } from './tls/store.js';
 import type { Logger } from './log.js';
 import { HealthManager } from './health/index.js';
 import { buildDataPlane, stopDataPlane, type DataPlane } from './dataplane/plane.js';
 import { WorkerGroup } from './dataplane/workers.js';
+import { readTlsFiles } from './proxy/tls.js';
 import type { WorkerStatus } from './admin/status-page/workers.js';
 import { availableCpus } from './dataplane/cpus.js';
 import type { Backend } from './pool/backend.js';
@@ -80,16 +84,37 @@ function workerRows(workers: WorkerGroup): WorkerStatus[] {
 
 /** Wiring only: config → sources → controller → pool ← proxy/admin. */
 export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
+  // Unreadable or mismatched TLS files stop bulb here, with the file named, before anything has started.
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) readTlsFiles(config.tlsCert, config.tlsKey);
   const strategy = await createStrategy(config.strategy, defaultContext({ hashKey: config.hashKey }));
   const workerCount = config.workers === 'auto' ? availableCpus() : config.workers;
   // Each backend's in-flight counter has a share per data plane (see load-slots.ts).
   const load = new LoadSlots(workerCount);
+  // TLS to https backends: the global settings (for --backend, DNS and backend files without a tls block) are
+  // checked now, so a bad path stops start-up; a backend file's own block is checked when the file is read.
+  const globalTls = globalTlsSpec(config);
+  const tlsProblems = globalTlsProblems(globalTls);
+  if (tlsProblems.length > 0) throw new InvalidArgumentError(tlsProblems.join('\n'));
+  let poolRef: Pool | undefined;
+  const tlsStore = new TlsStore({
+    log: log.child({ component: 'tls' }),
+    onChange: () => poolRef?.refresh(),
+    inUse: function* () {
+      yield globalTls;
+      for (const b of poolRef?.all() ?? []) if (b.spec.tls !== undefined) yield b.spec.tls;
+    },
+  });
+  const tlsOf = (spec: BackendSpec) => (spec.tls !== undefined ? tlsStore.material(spec.tls, spec.origin) : tlsStore.material(globalTls, GLOBAL_TLS_ORIGIN));
+  // Loaded now: the insecure warning belongs at start, and the first snapshot then carries the material.
+  tlsStore.material(globalTls, GLOBAL_TLS_ORIGIN);
   const pool = new Pool({
     drainTimeoutMs: config.drainTimeoutMs,
     panicThresholdPercent: config.panicThresholdPercent,
     slowStartMs: config.slowStartMs,
     load,
+    tls: tlsOf,
   });
+  poolRef = pool;
   pool.onPanic((panic, healthy, total) => {
     const at = { healthy, total, panicThresholdPercent: config.panicThresholdPercent };
     if (panic) log.error(at, 'PANIC MODE: too few healthy backends; routing to all backends, healthy or not');
@@ -114,6 +139,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     health: config.health,
     outlier: config.outlier,
     log: log.child({ component: 'health' }),
+    tls: (b: Backend) => tlsOf(b.spec),
     ...(metrics && { onEjected: (b: Backend) => metrics.ejected(b) }),
   });
   health.start();
@@ -183,6 +209,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     plane?.traffic.close();
     await workers?.stop(Date.now());
     health.stop();
+    tlsStore.stop();
     await Promise.all(sources.map((s) => s.stop()));
     pool.close();
     throw err;
@@ -207,6 +234,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
       const drained = plane ? await stopDataPlane(plane, deadline) : await workers!.stop(deadline);
       controller.stop();
       health.stop();
+      tlsStore.stop();
       await Promise.all(sources.map((s) => s.stop()));
       pool.close();
       if (admin) {

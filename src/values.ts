@@ -36,7 +36,7 @@ export function formatDuration(ms: number): string {
 // Backend URLs
 
 /**
- * One rule for what a backend URL may be, used by backend files, `--backend` and DNS: an http or https
+ * One rule for what a backend URL may be, used by backend files, `--backend` and DNS: an http, https or h2c
  * origin. Paths, queries, fragments and credentials are refused rather than silently dropped, because each of
  * them would mean something the proxy does not do.
  */
@@ -49,8 +49,9 @@ export function parseBackendUrl(input: string): BackendUrl {
   } catch {
     return { error: `"${input}" is not a URL (expected http://HOST:PORT)` };
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    return { error: `"${input}" has scheme ${u.protocol.replace(/:$/, '')}; only http and https are allowed` };
+  // h2c: cleartext HTTP/2 with prior knowledge (Traefik's scheme name), for gRPC backends.
+  if (u.protocol !== 'http:' && u.protocol !== 'https:' && u.protocol !== 'h2c:') {
+    return { error: `"${input}" has scheme ${u.protocol.replace(/:$/, '')}; only http, https and h2c are allowed` };
   }
   if (u.username || u.password) return { error: `"${input}" contains credentials; they are not allowed in a backend URL` };
   if (u.hash || input.includes('#')) return { error: `"${input}" has a fragment; a backend URL is an origin only` };

@@ -4,6 +4,7 @@ import type { DiscoverySource, Snapshot } from '../discovery/source.js';
 import { StaticSource } from '../discovery/static.js';
 import { createStrategy } from '../strategies/index.js';
 import { defaultContext } from '../strategies/strategy.js';
+import { globalTlsProblems, globalTlsSpec } from '../tls/global.js';
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -30,6 +31,10 @@ export async function runCheck(config: Config, out: NodeJS.WritableStream): Prom
   } catch (err) {
     problems++;
     say(`error strategy: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  for (const line of globalTlsProblems(globalTlsSpec(config))) {
+    problems++;
+    say(`error ${line}`);
   }
   const sources: DiscoverySource[] = [];
   if (config.backends.length > 0) sources.push(new StaticSource(config.backends));

@@ -25,7 +25,7 @@ export const BUILTIN_STRATEGIES = [
 ] as const;
 
 /** `--health-mode`: `auto` is http when a health path is set, else tcp; `off` runs no active checks. */
-export const HEALTH_MODES = ['auto', 'http', 'tcp', 'off'] as const;
+export const HEALTH_MODES = ['auto', 'http', 'tcp', 'grpc', 'off'] as const;
 export type HealthMode = (typeof HEALTH_MODES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -77,6 +77,11 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
         'set --request-timeout to at least --header-timeout, or 0 to turn it off',
     );
   }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new InvalidConfigError(
+      config.tlsCert === undefined ? 'tlsKey is set without tlsCert; TLS needs both --tls-cert and --tls-key' : 'tlsCert is set without tlsKey; TLS needs both --tls-cert and --tls-key',
+    );
+  }
   if (config.dnsMinIntervalMs > config.dnsMaxIntervalMs) {
     throw new InvalidConfigError(
       `dnsMinInterval (${show(raw.dnsMinInterval)}) is longer than dnsMaxInterval (${show(raw.dnsMaxInterval)}); ` +

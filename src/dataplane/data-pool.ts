@@ -1,6 +1,9 @@
 import type { Outcome, PoolSnapshot, Reporter } from '../pool/snapshot.js';
 import { DEFAULT_AGENT_SETTINGS, Target, type AgentSettings, type TargetHost } from './target.js';
 
+/** `--drain-timeout`'s default, for a DataPool built without one (unit tests). */
+const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
 export interface DataPoolOptions {
   /** The shared in-flight counters (load-slots.ts) and their layout. */
   readonly counters: Int32Array;
@@ -10,6 +13,8 @@ export interface DataPoolOptions {
   /** Where finished attempts are reported (the controller's pool, directly or across a thread). */
   readonly reporter: Reporter;
   readonly agent?: AgentSettings;
+  /** How long requests to a backend that left without a drain this worker saw are let finish (`--drain-timeout`). */
+  readonly drainTimeoutMs?: number;
   /** The strategy's `loadChanged`, if it has one (already guarded against throwing). */
   readonly loadChanged?: (target: Target) => void;
 }
@@ -71,10 +76,11 @@ export class DataPool implements TargetHost {
     }
     for (const [id, t] of this.targets) {
       if (seen.has(id)) continue;
-      // The controller removes a backend when nothing is in flight to it anywhere (close the idle connections),
-      // or at its drain timeout (cut what is still open here).
+      // The controller removes a backend when nothing is in flight to it anywhere, or at its drain timeout
+      // (`cutAt`, then what is still open here is cut). A worker that never saw it draining gives its requests
+      // a whole drain timeout from now.
       this.targets.delete(id);
-      t.close(t.inflightHere > 0);
+      t.retire(t.cutAt ?? Date.now() + (this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
     }
     const old = this.routableList;
     if (changed || next.length !== old.length || next.some((t, i) => t !== old[i])) {

@@ -1,9 +1,10 @@
 import type http from 'node:http';
+import type https from 'node:https';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Reporter } from '../pool/snapshot.js';
 import { Proxy } from '../proxy/proxy.js';
-import { createTrafficServer } from '../proxy/server.js';
+import { attachHttp2, createTrafficServer, type Http2Side } from '../proxy/server.js';
 import type { Strategy } from '../strategies/strategy.js';
 import { DataPool } from './data-pool.js';
 import { DEFAULT_AGENT_SETTINGS, type Target } from './target.js';
@@ -12,7 +13,9 @@ import { DEFAULT_AGENT_SETTINGS, type Target } from './target.js';
 export interface DataPlane {
   readonly pool: DataPool;
   readonly proxy: Proxy;
-  readonly traffic: http.Server;
+  readonly traffic: http.Server | https.Server;
+  /** HTTP/2 client connections on the same listener. */
+  readonly h2: Http2Side;
   /** True once shutdown began: responses carry `Connection: close`. */
   draining: boolean;
 }
@@ -52,6 +55,7 @@ export function buildDataPlane(opts: {
     reporter,
     // A connection that cannot be established within the upstream timeout is an upstream timeout (504).
     agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs },
+    drainTimeoutMs: config.drainTimeoutMs,
     ...(strategy.loadChanged && { loadChanged: loadReporter(strategy, log) }),
   });
   const proxy = new Proxy({
@@ -66,17 +70,20 @@ export function buildDataPlane(opts: {
     log,
     reporter,
   });
+  const traffic = createTrafficServer({
+    proxy,
+    headerTimeoutMs: config.headerTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxConnections: config.maxConnections,
+    draining: () => plane.draining,
+    ...(config.tlsCert !== undefined && config.tlsKey !== undefined && { tls: { certFile: config.tlsCert, keyFile: config.tlsKey, log } }),
+  });
   const plane: DataPlane = {
     pool,
     proxy,
-    traffic: createTrafficServer({
-      proxy,
-      headerTimeoutMs: config.headerTimeoutMs,
-      requestTimeoutMs: config.requestTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      maxConnections: config.maxConnections,
-      draining: () => plane.draining,
-    }),
+    traffic,
+    h2: attachHttp2(traffic, { proxy, idleTimeoutMs: config.idleTimeoutMs, headerTimeoutMs: config.headerTimeoutMs, draining: () => plane.draining }),
     draining: false,
   };
   return plane;
@@ -90,6 +97,7 @@ export async function stopDataPlane(plane: DataPlane, deadline: number): Promise
   const { traffic, pool } = plane;
   const closed = new Promise<void>((r) => traffic.close(() => r()));
   traffic.closeIdleConnections();
+  plane.h2.goAway();
   let drained = true;
   while (pool.inflightHere() > 0) {
     if (Date.now() >= deadline) {
@@ -99,6 +107,7 @@ export async function stopDataPlane(plane: DataPlane, deadline: number): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
   traffic.closeAllConnections();
+  plane.h2.destroyAll();
   await closed;
   plane.proxy.close();
   pool.close();

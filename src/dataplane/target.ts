@@ -3,7 +3,10 @@ import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Pool as UndiciPoolType } from 'undici';
 import { DEFAULT_DECAY_MS, DEFAULT_RTT_MS, peakEwma } from '../pool/load.js';
+import { H2Upstream, type H2Handler } from './h2-upstream.js';
 import type { Outcome, TargetSnapshot } from '../pool/snapshot.js';
+import type { Agent } from 'node:http';
+import type { TlsMaterial } from '../tls/material.js';
 
 /** Connection settings shared by every backend's connection pool. */
 export interface AgentSettings {
@@ -28,6 +31,16 @@ export const DEFAULT_AGENT_SETTINGS: AgentSettings = { idleTimeoutMs: 4_000, con
 const UndiciPool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPoolType;
 type UndiciPool = UndiciPoolType;
 
+/**
+ * What carries a target's requests: undici's Pool (HTTP/1.1 to `http://` and `https://`) or an `H2Upstream`
+ * (`h2c://`). The proxy uses `dispatch` only.
+ */
+export interface Upstream {
+  dispatch(opts: Parameters<UndiciPool['dispatch']>[0], handler: H2Handler): boolean;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
 /** What a target tells its data-plane pool (which tells the strategy and the controller). */
 export interface TargetHost {
   /** Right after `inflight` or `ewmaMs` changed (the strategy's `loadChanged`). */
@@ -47,14 +60,21 @@ export class Target {
   weight: number;
   maxConnections: number | undefined;
   slot: number;
+  /** While draining: when what is still in flight here is cut (see `TargetSnapshot.cutAt`). */
+  cutAt: number | undefined;
   /** Peak-EWMA of time to response headers, in ms, as this worker measured it. */
   ewmaMs = DEFAULT_RTT_MS;
   /** Made on first use: most backends never carry a WebSocket, and an empty Set is ~180 bytes. */
   private tunnelSet: Set<Duplex> | undefined;
   private lastSampleAt = 0;
-  private pool: UndiciPool | undefined;
+  private pool: Upstream | undefined;
   /** The origin `pool` was made for: an update that changes the URL's origin gets a new pool. */
   private poolOrigin = '';
+  /** TLS material for an https backend; a new version gets a new pool (new connections), like a new origin. */
+  tls: TlsMaterial | undefined;
+  private poolTls = '';
+  /** The agent WebSocket upgrades to this https backend go through, and the material version it carries. */
+  private upgradeAgentOf: { readonly version: string; readonly agent: Agent } | undefined;
   /** Index of the shared total and of this worker's share (see load-slots.ts). */
   private total: number;
   private mine: number;
@@ -72,6 +92,8 @@ export class Target {
     this.weight = s.weight;
     this.maxConnections = s.maxConnections;
     this.slot = s.slot;
+    this.cutAt = s.cutAt;
+    this.tls = s.tls;
     this.total = s.slot * stride;
     this.mine = this.total + 1 + worker;
   }
@@ -81,6 +103,8 @@ export class Target {
     this.url = s.url;
     this.weight = s.weight;
     this.maxConnections = s.maxConnections;
+    this.cutAt = s.cutAt;
+    this.tls = s.tls;
     if (s.slot !== this.slot) {
       this.slot = s.slot;
       this.total = s.slot * this.stride;
@@ -110,12 +134,21 @@ export class Target {
    * requests in flight); the pool hands a request to the first idle connection, so surplus connections sit idle
    * and expire instead of all being kept warm just enough to race the backend's idle timeout.
    */
-  get dispatcher(): UndiciPool {
+  get dispatcher(): Pick<Upstream, 'dispatch'> {
     const origin = this.url;
-    if (this.pool !== undefined && this.poolOrigin === origin) return this.pool;
-    // The URL changed in place (same id): let the old pool finish what it has, then close.
+    const tls = this.tls;
+    if (tls?.error !== undefined) return new FailingDispatcher(tls.error);
+    const tlsVersion = tls?.version ?? '';
+    if (this.pool !== undefined && this.poolOrigin === origin && this.poolTls === tlsVersion) return this.pool;
+    // The URL or the TLS material changed in place (same id): let the old pool finish what it has, then close.
     if (this.pool !== undefined) void this.pool.close().catch(() => {});
     const settings = this.agentSettings;
+    this.poolOrigin = origin;
+    this.poolTls = tlsVersion;
+    if (origin.startsWith('h2c:')) {
+      this.pool = new H2Upstream(origin, settings);
+      return this.pool;
+    }
     this.pool = new UndiciPool(new URL(origin).origin, {
       connections: null,
       pipelining: 1,
@@ -125,9 +158,25 @@ export class Target {
       connectTimeout: settings.connectTimeoutMs,
       // bulb's own timeouts apply per request (headers) and on the client side (body); a long download is fine.
       bodyTimeout: 0,
+      // Spread into a fresh object: undici keeps (and may extend) what it is given, and the material is frozen.
+      ...(tls?.options !== undefined && { connect: { ...tls.options } }),
     });
-    this.poolOrigin = origin;
     return this.pool;
+  }
+
+  /**
+   * For a WebSocket upgrade to an https backend: an agent carrying its TLS material (CA, SNI, client certificate,
+   * verification), which http-proxy hands to `tls.connect` (an agent's options take precedence over the request's).
+   * Undefined for http backends and when no material is set (then Node's defaults verify).
+   */
+  get upgradeAgent(): Agent | undefined {
+    const tls = this.tls;
+    if (!this.url.startsWith('https:') || tls?.options === undefined) return undefined;
+    if (this.upgradeAgentOf?.version !== tls.version) {
+      const https = process.getBuiltinModule('node:https');
+      this.upgradeAgentOf = { version: tls.version, agent: new https.Agent({ ...tls.options, keepAlive: false }) };
+    }
+    return this.upgradeAgentOf.agent;
   }
 
   /**
@@ -167,6 +216,27 @@ export class Target {
     this.host.finished(this, outcome);
   }
 
+  /**
+   * The backend left the pool. Idle connections close now. Requests and tunnels still open here are let finish
+   * until `cutAt` (epoch ms), then cut: the controller removes a backend as soon as it reads no request in flight
+   * anywhere, and a worker that had not yet applied the drain may have started one just after that read.
+   * Cutting it would reset a request that did nothing wrong (seen with two workers under file churn).
+   */
+  retire(cutAt: number): void {
+    const wait = cutAt - Date.now();
+    if (this.inflightHere === 0 || wait <= 0) {
+      this.close(this.inflightHere > 0);
+      return;
+    }
+    const pool = this.pool;
+    const tunnels = this.tunnelSet;
+    this.close(false);
+    setTimeout(() => {
+      if (pool !== undefined) void pool.destroy().catch(() => {});
+      if (tunnels !== undefined) for (const t of tunnels) t.destroy();
+    }, wait).unref();
+  }
+
   /** Close idle connections and refuse new requests; in-flight ones and tunnels are destroyed too when `force`. */
   close(force: boolean): void {
     const pool = this.pool;
@@ -177,5 +247,22 @@ export class Target {
     }
     // In-flight requests keep their connections until they finish; idle ones close now.
     else if (pool !== undefined) void pool.close().catch(() => {});
+  }
+}
+
+/** Why every request to a backend fails at once: its TLS material never loaded (never a plaintext fallback). */
+export class TlsMaterialError extends Error {
+  readonly code = 'BULB_TLS_MATERIAL';
+}
+
+/** Stands in for a connection pool while a backend's TLS material is unusable: each request fails with the reason. */
+class FailingDispatcher {
+  constructor(private readonly reason: string) {}
+
+  dispatch(_opts: unknown, handler: { onError?(err: Error): void }): boolean {
+    const err = new TlsMaterialError(this.reason);
+    // Asynchronously, as a real connection failure arrives: the proxy's bookkeeping for the attempt is done first.
+    queueMicrotask(() => handler.onError?.(err));
+    return false;
   }
 }

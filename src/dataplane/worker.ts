@@ -3,7 +3,7 @@
  * keeps current with snapshots. It decides nothing about backends; it moves bytes and reports back (see
  * workers.ts for the controller's side, and snapshot.ts for the report order).
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
@@ -56,14 +56,14 @@ const reporter: Reporter = {
   },
 };
 
-const strategy = await createStrategy(init.config.strategy, defaultContext({ hashKey: init.config.hashKey }));
+const strategy = await createStrategy(init.config.strategy, defaultContext({ hashKey: init.config.hashKey, sharedLoad: true }));
 const plane = buildDataPlane({ config: init.config, strategy, log, reporter, counters: loadCounters(init.load), stride: init.stride, worker: init.index });
 plane.pool.apply(init.snapshot);
 
 const lag = monitorEventLoopDelay({ resolution: 20 });
 lag.enable();
 let connections = 0;
-plane.traffic.on('connection', (socket) => {
+plane.traffic.on('connection', (socket: Socket) => {
   connections++;
   socket.once('close', () => connections--);
 });

@@ -11,13 +11,31 @@ export const HEALTH_BLOCK_SCHEMA = {
   additionalProperties: false,
   description: 'Active health checks for this backend; every field defaults to the matching --health-* setting.',
   properties: {
-    mode: { type: 'string', enum: ['http', 'tcp', 'off'], description: 'http, tcp or off; http when a path is given.' },
+    mode: { type: 'string', enum: ['http', 'tcp', 'grpc', 'off'], description: 'http, tcp, grpc or off; http when a path is given, grpc when a service is.' },
+    service: { type: 'string', maxLength: 1024, description: 'Service name a gRPC check asks grpc.health.v1.Health/Check about; "" (the default) asks about the whole server.' },
     path: { type: 'string', pattern: HEALTH_PATH_PATTERN, minLength: 1, description: 'Path an HTTP check GETs, e.g. /ready.' },
     status: { type: 'string', pattern: HEALTH_STATUS_PATTERN, description: 'Accepted statuses: 200 or 200-399.' },
     interval: { anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 0 }], description: 'Time between checks.' },
     timeout: { anyOf: [{ type: 'string', pattern: DURATION_PATTERN }, { type: 'number', minimum: 0 }], description: 'Time a check may take.' },
     rise: { type: 'integer', minimum: 1, maximum: 100, description: 'Consecutive passes that bring the backend back.' },
     fall: { type: 'integer', minimum: 1, maximum: 100, description: 'Consecutive failures that take it out.' },
+  },
+} as const;
+
+/**
+ * A backend file's `tls` block: how its https backends are reached (see docs/backend-tls.md). Relative paths are
+ * resolved against the backend file's folder. Replaces the `--backend-tls-*` settings as a whole.
+ */
+export const TLS_BLOCK_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).',
+  properties: {
+    ca: { type: 'string', minLength: 1, description: 'CA bundle (PEM file) that verifies the backend certificate; default: Node\'s bundled CAs.' },
+    serverName: { type: 'string', pattern: '^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$', description: 'SNI and the name the certificate must carry; default: the URL host.' },
+    cert: { type: 'string', minLength: 1, description: 'Client certificate (PEM file) for mutual TLS; needs key.' },
+    key: { type: 'string', minLength: 1, description: 'Private key (PEM file, unencrypted) of cert.' },
+    insecureSkipVerify: { type: 'boolean', description: 'true: accept any certificate (logged as a warning). For testing only.' },
   },
 } as const;
 
@@ -43,7 +61,7 @@ export const BACKEND_FILE_SCHEMA = {
       properties: {
         url: {
           type: 'string',
-          description: 'An http or https origin: http://HOST:PORT. No path, query, fragment or credentials.',
+          description: 'An http, https or h2c (cleartext HTTP/2, e.g. gRPC) origin: http://HOST:PORT. No path, query, fragment or credentials.',
         },
         weight: {
           type: 'integer',
@@ -64,6 +82,7 @@ export const BACKEND_FILE_SCHEMA = {
           description: 'At most this many requests in flight to this backend; at the limit every strategy skips it.',
         },
         health: HEALTH_BLOCK_SCHEMA,
+        tls: TLS_BLOCK_SCHEMA,
         slowStart: {
           anyOf: [
             { type: 'string', pattern: DURATION_PATTERN },

@@ -20,7 +20,9 @@ import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type * as Yaml from 'yaml';
 import { parseBackendUrl, parseDuration } from '../values.js';
-import { BACKEND_FILE_SCHEMA, HEALTH_BLOCK_SCHEMA, MAX_WEIGHT } from './backend-file-schema.js';
+import { dirname, resolve } from 'node:path';
+import { BACKEND_FILE_SCHEMA, HEALTH_BLOCK_SCHEMA, MAX_WEIGHT, TLS_BLOCK_SCHEMA } from './backend-file-schema.js';
+import { tlsSpecProblems, type BackendTlsSpec } from '../tls/material.js';
 import type { BackendHealthSpec, BackendSpec, SourceProblem } from './source.js';
 import validateGenerated from '../generated/validate-backend-file.js';
 
@@ -37,7 +39,8 @@ function parseYaml(text: string, options: Yaml.ParseOptions & Yaml.DocumentOptio
 
 /** What each `health` field must be, for problems (ajv's anyOf and pattern errors say nothing useful). */
 const HEALTH_FIELD_RULES: Readonly<Record<string, string>> = {
-  mode: 'must be http, tcp or off',
+  mode: 'must be http, tcp, grpc or off',
+  service: 'must be a gRPC service name (a string, "" for the whole server)',
   path: 'must be a path starting with /',
   status: 'must be a status code or range such as 200-399',
   interval: 'must be a duration like 250ms, 2s or 1m, or a number of seconds (at least 50ms)',
@@ -51,8 +54,9 @@ function healthSpec(raw: Record<string, unknown>): BackendHealthSpec {
   const status = typeof raw['status'] === 'string' ? raw['status'].split('-').map(Number) : undefined;
   const ms = (v: unknown): number | undefined => (typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined);
   const spec: BackendHealthSpec = {
-    ...(raw['mode'] !== undefined && { mode: raw['mode'] as 'http' | 'tcp' | 'off' }),
+    ...(raw['mode'] !== undefined && { mode: raw['mode'] as 'http' | 'tcp' | 'grpc' | 'off' }),
     ...(raw['path'] !== undefined && { path: raw['path'] as string }),
+    ...(raw['service'] !== undefined && { service: raw['service'] as string }),
     ...(status !== undefined && { status: Object.freeze([status[0], status[1] ?? status[0]] as const) }),
     ...(raw['interval'] !== undefined && { intervalMs: ms(raw['interval']) }),
     ...(raw['timeout'] !== undefined && { timeoutMs: ms(raw['timeout']) }),
@@ -60,6 +64,27 @@ function healthSpec(raw: Record<string, unknown>): BackendHealthSpec {
     ...(raw['fall'] !== undefined && { fall: raw['fall'] as number }),
   };
   return Object.freeze(spec);
+}
+
+/** What each `tls` field must be, for problems. */
+const TLS_FIELD_RULES: Readonly<Record<string, string>> = {
+  ca: 'must be the path of a PEM file',
+  serverName: 'must be a DNS name',
+  cert: 'must be the path of a PEM file',
+  key: 'must be the path of a PEM file',
+  insecureSkipVerify: 'must be true or false',
+};
+
+/** The raw `tls` block (already validated by the schema) → a frozen spec, paths resolved against the file's folder. */
+function tlsSpec(raw: Record<string, unknown>, file: string): BackendTlsSpec {
+  const at = (v: unknown): string => resolve(dirname(file), v as string);
+  return Object.freeze({
+    ...(raw['ca'] !== undefined && { ca: at(raw['ca']) }),
+    ...(raw['serverName'] !== undefined && { serverName: raw['serverName'] as string }),
+    ...(raw['cert'] !== undefined && { cert: at(raw['cert']) }),
+    ...(raw['key'] !== undefined && { key: at(raw['key']) }),
+    ...(raw['insecureSkipVerify'] === true && { insecureSkipVerify: true }),
+  });
 }
 
 /** Checks on a valid `health` block the schema cannot express; returns [field, message] pairs. */
@@ -74,6 +99,9 @@ function healthProblems(raw: Record<string, unknown>): [string, string][] {
     if (to !== undefined && to < from) out.push(['status', `status range ${raw['status']} is empty (FROM must not exceed TO)`]);
   }
   if (raw['mode'] === 'tcp' && raw['path'] !== undefined) out.push(['path', 'path is set but mode is tcp (a TCP check sends no request)']);
+  if (raw['mode'] === 'grpc' && raw['path'] !== undefined) out.push(['path', 'path is set but mode is grpc (a gRPC check calls grpc.health.v1.Health/Check; name the service in service)']);
+  if (raw['service'] !== undefined && raw['mode'] !== undefined && raw['mode'] !== 'grpc') out.push(['service', `service is set but mode is ${typeof raw['mode'] === 'string' ? raw['mode'] : JSON.stringify(raw['mode'])} (only a grpc check asks about a service)`]);
+  if (raw['service'] !== undefined && raw['path'] !== undefined && raw['mode'] === undefined) out.push(['service', 'service (a gRPC check) and path (an HTTP check) are both set; set mode to say which']);
   return out;
 }
 
@@ -146,7 +174,7 @@ export function parseBackendFile(file: string, text: string, source: string): Ba
     const at = isArray ? `/${i}` : '';
     if (problems.some((p) => p.pointer === at || p.pointer.startsWith(`${at}/`))) return;
     // The schema passed for this entry: an object with a string url and a valid optional weight and id.
-    const entry = raw as { url: string; weight?: number; id?: string; maxConnections?: number; slowStart?: string | number; health?: Record<string, unknown> };
+    const entry = raw as { url: string; weight?: number; id?: string; maxConnections?: number; slowStart?: string | number; health?: Record<string, unknown>; tls?: Record<string, unknown> };
     const parsed = parseBackendUrl(entry.url);
     if ('error' in parsed) {
       problems.push(problem(file, `${at}/url`, `url: ${parsed.error}`));
@@ -164,6 +192,13 @@ export function parseBackendFile(file: string, text: string, source: string): Ba
       for (const [field, message] of bad) problems.push(problem(file, `${at}/health/${field}`, message));
       if (bad.length > 0) return;
     }
+    const tls = entry.tls === undefined ? undefined : tlsSpec(entry.tls, file);
+    if (tls !== undefined) {
+      const bad = tlsSpecProblems(tls);
+      if (!parsed.url.startsWith('https:')) bad.push(['', `tls is set but the url is ${parsed.url.slice(0, parsed.url.indexOf(':'))}; TLS settings apply to https backends only`]);
+      for (const [field, message] of bad) problems.push(problem(file, field === '' ? `${at}/tls` : `${at}/tls/${field}`, message));
+      if (bad.length > 0) return;
+    }
     firstById.set(id, at);
     const spec: BackendSpec = {
       id,
@@ -174,6 +209,7 @@ export function parseBackendFile(file: string, text: string, source: string): Ba
       ...(entry.maxConnections !== undefined && { maxConnections: entry.maxConnections }),
       ...(entry.slowStart !== undefined && { slowStartMs: parseDuration(entry.slowStart) ?? 0 }),
       ...(entry.health !== undefined && { health: healthSpec(entry.health) }),
+      ...(tls !== undefined && { tls }),
     };
     backends.push(Object.freeze(spec));
     pointers.push(at);
@@ -208,6 +244,17 @@ function schemaProblem(file: string, e: ErrorObject, doc: unknown): SourceProble
   const field = at.slice(at.lastIndexOf('/') + 1);
   // Every keyword failing inside slowStart's anyOf says the same thing; problems are de-duplicated by the caller.
   if (field === 'slowStart') return problem(file, at, `slowStart must be a duration like 250ms, 2s or 1m, or a number of seconds (got ${show(value)})`);
+  // Inside a tls block: one message per field, phrased for it.
+  const inTls = /\/tls(?:\/([^/]+))?$/.exec(at);
+  if (inTls && e.keyword !== 'if') {
+    if (e.keyword === 'additionalProperties') {
+      const name = (e.params as { additionalProperty: string }).additionalProperty;
+      return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" in tls (allowed: ${Object.keys(TLS_BLOCK_SCHEMA.properties).join(', ')})`);
+    }
+    const tf = inTls[1];
+    if (tf === undefined) return problem(file, at, `tls must be an object like {"ca": "/etc/bulb/tls/ca.pem"} (got ${describe(value)})`);
+    return problem(file, at, `tls.${tf} ${TLS_FIELD_RULES[tf] ?? 'is invalid'} (got ${show(value)})`);
+  }
   // Inside a health block: one message per field, phrased for it.
   const inHealth = /\/health(?:\/([^/]+))?$/.exec(at);
   if (inHealth && e.keyword !== 'if') {

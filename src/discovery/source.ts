@@ -5,6 +5,8 @@
  * Models: Traefik's providers sending whole configurations, grpc's `resolver.State`.
  */
 
+import type { BackendTlsSpec } from '../tls/material.js';
+
 /** One backend as a source declares it. Frozen: the controller and the pool never mutate a spec. */
 export interface BackendSpec {
   /** Stable identity across reports. Defaults to `host:port` of the URL, so two sources naming the same server agree. */
@@ -29,12 +31,16 @@ export interface BackendSpec {
   readonly slowStartMs?: number;
   /** Active health-check settings for this backend (a backend file's `health` block); each absent field takes the `--health-*` default. Frozen. */
   readonly health?: BackendHealthSpec;
+  /** TLS to this backend when its url is https (a backend file's `tls` block, paths absolute); absent: the `--backend-tls-*` settings. Frozen. */
+  readonly tls?: BackendTlsSpec;
 }
 
 /** A backend file's `health` block, parsed (durations in ms). Every field is optional. */
 export interface BackendHealthSpec {
-  readonly mode?: 'http' | 'tcp' | 'off';
+  readonly mode?: 'http' | 'tcp' | 'grpc' | 'off';
   readonly path?: string;
+  /** The service a gRPC check asks about ('' = the whole server). */
+  readonly service?: string;
   /** Accepted HTTP statuses, inclusive: `[200, 399]`. */
   readonly status?: readonly [number, number];
   readonly intervalMs?: number;

@@ -5,12 +5,13 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","title":"bulb backend file","description":"One backend object, or an array of backend objects.","definitions":{"backend":{"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http or https origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","off"],"description":"http, tcp or off; http when a path is given."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}}},"if":{"type":"array"},"then":{"type":"array","items":{"$ref":"#/definitions/backend"}},"else":{"$ref":"#/definitions/backend"}};
-const schema12 = {"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http or https origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","off"],"description":"http, tcp or off; http when a path is given."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","title":"bulb backend file","description":"One backend object, or an array of backend objects.","definitions":{"backend":{"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http, https or h2c (cleartext HTTP/2, e.g. gRPC) origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","grpc","off"],"description":"http, tcp, grpc or off; http when a path is given, grpc when a service is."},"service":{"type":"string","maxLength":1024,"description":"Service name a gRPC check asks grpc.health.v1.Health/Check about; \"\" (the default) asks about the whole server."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"tls":{"type":"object","additionalProperties":false,"description":"TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).","properties":{"ca":{"type":"string","minLength":1,"description":"CA bundle (PEM file) that verifies the backend certificate; default: Node's bundled CAs."},"serverName":{"type":"string","pattern":"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$","description":"SNI and the name the certificate must carry; default: the URL host."},"cert":{"type":"string","minLength":1,"description":"Client certificate (PEM file) for mutual TLS; needs key."},"key":{"type":"string","minLength":1,"description":"Private key (PEM file, unencrypted) of cert."},"insecureSkipVerify":{"type":"boolean","description":"true: accept any certificate (logged as a warning). For testing only."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}}},"if":{"type":"array"},"then":{"type":"array","items":{"$ref":"#/definitions/backend"}},"else":{"$ref":"#/definitions/backend"}};
+const schema12 = {"type":"object","required":["url"],"additionalProperties":false,"properties":{"url":{"type":"string","description":"An http, https or h2c (cleartext HTTP/2, e.g. gRPC) origin: http://HOST:PORT. No path, query, fragment or credentials."},"weight":{"type":"integer","minimum":1,"maximum":1000000,"default":1,"description":"Relative share for the weighted strategies."},"id":{"type":"string","pattern":"^[A-Za-z0-9._:-]{1,128}$","description":"Stable identity; defaults to HOST:PORT of the url."},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"description":"At most this many requests in flight to this backend; at the limit every strategy skips it."},"health":{"type":"object","additionalProperties":false,"description":"Active health checks for this backend; every field defaults to the matching --health-* setting.","properties":{"mode":{"type":"string","enum":["http","tcp","grpc","off"],"description":"http, tcp, grpc or off; http when a path is given, grpc when a service is."},"service":{"type":"string","maxLength":1024,"description":"Service name a gRPC check asks grpc.health.v1.Health/Check about; \"\" (the default) asks about the whole server."},"path":{"type":"string","pattern":"^(?:|/[!-~]*)$","minLength":1,"description":"Path an HTTP check GETs, e.g. /ready."},"status":{"type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","description":"Accepted statuses: 200 or 200-399."},"interval":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time between checks."},"timeout":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Time a check may take."},"rise":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive passes that bring the backend back."},"fall":{"type":"integer","minimum":1,"maximum":100,"description":"Consecutive failures that take it out."}}},"tls":{"type":"object","additionalProperties":false,"description":"TLS to this https backend; replaces the --backend-tls-* settings as a whole (see docs/backend-tls.md).","properties":{"ca":{"type":"string","minLength":1,"description":"CA bundle (PEM file) that verifies the backend certificate; default: Node's bundled CAs."},"serverName":{"type":"string","pattern":"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$","description":"SNI and the name the certificate must carry; default: the URL host."},"cert":{"type":"string","minLength":1,"description":"Client certificate (PEM file) for mutual TLS; needs key."},"key":{"type":"string","minLength":1,"description":"Private key (PEM file, unencrypted) of cert."},"insecureSkipVerify":{"type":"boolean","description":"true: accept any certificate (logged as a warning). For testing only."}}},"slowStart":{"anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"description":"Ramp this backend's weight up linearly over this time when it is new or recovers (overrides --slow-start)."}}};
 const pattern0 = new RegExp("^[A-Za-z0-9._:-]{1,128}$", "u");
 const pattern1 = new RegExp("^(?:|/[!-~]*)$", "u");
 const pattern2 = new RegExp("^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$", "u");
 const pattern3 = new RegExp("^\\d+(\\.\\d+)?(ms|s|m|h)?$", "u");
+const pattern5 = new RegExp("^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$", "u");
 const func2 = runtime0.default;
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -58,7 +59,7 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data0){
-if(!((((((key0 === "url") || (key0 === "weight")) || (key0 === "id")) || (key0 === "maxConnections")) || (key0 === "health")) || (key0 === "slowStart"))){
+if(!(((((((key0 === "url") || (key0 === "weight")) || (key0 === "id")) || (key0 === "maxConnections")) || (key0 === "health")) || (key0 === "tls")) || (key0 === "slowStart"))){
 const err2 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/backend/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err2];
@@ -180,7 +181,7 @@ if(data0.health !== undefined){
 let data5 = data0.health;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 for(const key1 in data5){
-if(!(((((((key1 === "mode") || (key1 === "path")) || (key1 === "status")) || (key1 === "interval")) || (key1 === "timeout")) || (key1 === "rise")) || (key1 === "fall"))){
+if(!((((((((key1 === "mode") || (key1 === "service")) || (key1 === "path")) || (key1 === "status")) || (key1 === "interval")) || (key1 === "timeout")) || (key1 === "rise")) || (key1 === "fall"))){
 const err12 = {instancePath:instancePath+"/" + i0+"/health",schemaPath:"#/definitions/backend/properties/health/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
@@ -203,7 +204,7 @@ vErrors.push(err13);
 }
 errors++;
 }
-if(!(((data6 === "http") || (data6 === "tcp")) || (data6 === "off"))){
+if(!((((data6 === "http") || (data6 === "tcp")) || (data6 === "grpc")) || (data6 === "off"))){
 const err14 = {instancePath:instancePath+"/" + i0+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.health.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err14];
@@ -214,11 +215,11 @@ vErrors.push(err14);
 errors++;
 }
 }
-if(data5.path !== undefined){
-let data7 = data5.path;
+if(data5.service !== undefined){
+let data7 = data5.service;
 if(typeof data7 === "string"){
-if(func2(data7) < 1){
-const err15 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(func2(data7) > 1024){
+const err15 = {instancePath:instancePath+"/" + i0+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -227,8 +228,9 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(!pattern1.test(data7)){
-const err16 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+}
+else {
+const err16 = {instancePath:instancePath+"/" + i0+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -238,8 +240,11 @@ vErrors.push(err16);
 errors++;
 }
 }
-else {
-const err17 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data5.path !== undefined){
+let data8 = data5.path;
+if(typeof data8 === "string"){
+if(func2(data8) < 1){
+const err17 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -248,12 +253,8 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-if(data5.status !== undefined){
-let data8 = data5.status;
-if(typeof data8 === "string"){
-if(!pattern2.test(data8)){
-const err18 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+if(!pattern1.test(data8)){
+const err18 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -264,7 +265,7 @@ errors++;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err19 = {instancePath:instancePath+"/" + i0+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -274,14 +275,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data5.interval !== undefined){
-let data9 = data5.interval;
-const _errs27 = errors;
-let valid6 = false;
-const _errs28 = errors;
+if(data5.status !== undefined){
+let data9 = data5.status;
 if(typeof data9 === "string"){
-if(!pattern3.test(data9)){
-const err20 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern2.test(data9)){
+const err20 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -292,7 +290,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err21 = {instancePath:instancePath+"/" + i0+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -301,13 +299,15 @@ vErrors.push(err21);
 }
 errors++;
 }
-var _valid1 = _errs28 === errors;
-valid6 = valid6 || _valid1;
-if(!valid6){
+}
+if(data5.interval !== undefined){
+let data10 = data5.interval;
+const _errs29 = errors;
+let valid6 = false;
 const _errs30 = errors;
-if((typeof data9 == "number") && (isFinite(data9))){
-if(data9 < 0 || isNaN(data9)){
-const err22 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data10 === "string"){
+if(!pattern3.test(data10)){
+const err22 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -318,7 +318,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err23 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -329,9 +329,11 @@ errors++;
 }
 var _valid1 = _errs30 === errors;
 valid6 = valid6 || _valid1;
-}
 if(!valid6){
-const err24 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs32 = errors;
+if((typeof data10 == "number") && (isFinite(data10))){
+if(data10 < 0 || isNaN(data10)){
+const err24 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -340,26 +342,9 @@ vErrors.push(err24);
 }
 errors++;
 }
-else {
-errors = _errs27;
-if(vErrors !== null){
-if(_errs27){
-vErrors.length = _errs27;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data5.timeout !== undefined){
-let data10 = data5.timeout;
-const _errs33 = errors;
-let valid7 = false;
-const _errs34 = errors;
-if(typeof data10 === "string"){
-if(!pattern3.test(data10)){
-const err25 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err25 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -368,9 +353,11 @@ vErrors.push(err25);
 }
 errors++;
 }
+var _valid1 = _errs32 === errors;
+valid6 = valid6 || _valid1;
 }
-else {
-const err26 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid6){
+const err26 = {instancePath:instancePath+"/" + i0+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -379,13 +366,26 @@ vErrors.push(err26);
 }
 errors++;
 }
-var _valid2 = _errs34 === errors;
-valid7 = valid7 || _valid2;
-if(!valid7){
+else {
+errors = _errs29;
+if(vErrors !== null){
+if(_errs29){
+vErrors.length = _errs29;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data5.timeout !== undefined){
+let data11 = data5.timeout;
+const _errs35 = errors;
+let valid7 = false;
 const _errs36 = errors;
-if((typeof data10 == "number") && (isFinite(data10))){
-if(data10 < 0 || isNaN(data10)){
-const err27 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data11 === "string"){
+if(!pattern3.test(data11)){
+const err27 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -396,7 +396,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err28 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -407,9 +407,11 @@ errors++;
 }
 var _valid2 = _errs36 === errors;
 valid7 = valid7 || _valid2;
-}
 if(!valid7){
-const err29 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs38 = errors;
+if((typeof data11 == "number") && (isFinite(data11))){
+if(data11 < 0 || isNaN(data11)){
+const err29 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -418,22 +420,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-else {
-errors = _errs33;
-if(vErrors !== null){
-if(_errs33){
-vErrors.length = _errs33;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data5.rise !== undefined){
-let data11 = data5.rise;
-if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
-const err30 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err30 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -442,9 +431,11 @@ vErrors.push(err30);
 }
 errors++;
 }
-if((typeof data11 == "number") && (isFinite(data11))){
-if(data11 > 100 || isNaN(data11)){
-const err31 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid2 = _errs38 === errors;
+valid7 = valid7 || _valid2;
+}
+if(!valid7){
+const err31 = {instancePath:instancePath+"/" + i0+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -453,8 +444,22 @@ vErrors.push(err31);
 }
 errors++;
 }
-if(data11 < 1 || isNaN(data11)){
-const err32 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs35;
+if(vErrors !== null){
+if(_errs35){
+vErrors.length = _errs35;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data5.rise !== undefined){
+let data12 = data5.rise;
+if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
+const err32 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -463,12 +468,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-}
-if(data5.fall !== undefined){
-let data12 = data5.fall;
-if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
-const err33 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data12 == "number") && (isFinite(data12))){
+if(data12 > 100 || isNaN(data12)){
+const err33 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -477,9 +479,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-if((typeof data12 == "number") && (isFinite(data12))){
-if(data12 > 100 || isNaN(data12)){
-const err34 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(data12 < 1 || isNaN(data12)){
+const err34 = {instancePath:instancePath+"/" + i0+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -488,8 +489,12 @@ vErrors.push(err34);
 }
 errors++;
 }
-if(data12 < 1 || isNaN(data12)){
-const err35 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+if(data5.fall !== undefined){
+let data13 = data5.fall;
+if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
+const err35 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -498,11 +503,9 @@ vErrors.push(err35);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err36 = {instancePath:instancePath+"/" + i0+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 > 100 || isNaN(data13)){
+const err36 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -511,15 +514,8 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-if(data0.slowStart !== undefined){
-let data13 = data0.slowStart;
-const _errs43 = errors;
-let valid8 = false;
-const _errs44 = errors;
-if(typeof data13 === "string"){
-if(!pattern3.test(data13)){
-const err37 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data13 < 1 || isNaN(data13)){
+const err37 = {instancePath:instancePath+"/" + i0+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -529,8 +525,10 @@ vErrors.push(err37);
 errors++;
 }
 }
+}
+}
 else {
-const err38 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err38 = {instancePath:instancePath+"/" + i0+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -539,13 +537,13 @@ vErrors.push(err38);
 }
 errors++;
 }
-var _valid3 = _errs44 === errors;
-valid8 = valid8 || _valid3;
-if(!valid8){
-const _errs46 = errors;
-if((typeof data13 == "number") && (isFinite(data13))){
-if(data13 < 0 || isNaN(data13)){
-const err39 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data0.tls !== undefined){
+let data14 = data0.tls;
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+for(const key2 in data14){
+if(!(((((key2 === "ca") || (key2 === "serverName")) || (key2 === "cert")) || (key2 === "key")) || (key2 === "insecureSkipVerify"))){
+const err39 = {instancePath:instancePath+"/" + i0+"/tls",schemaPath:"#/definitions/backend/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -555,8 +553,11 @@ vErrors.push(err39);
 errors++;
 }
 }
-else {
-const err40 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data14.ca !== undefined){
+let data15 = data14.ca;
+if(typeof data15 === "string"){
+if(func2(data15) < 1){
+const err40 = {instancePath:instancePath+"/" + i0+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -565,11 +566,9 @@ vErrors.push(err40);
 }
 errors++;
 }
-var _valid3 = _errs46 === errors;
-valid8 = valid8 || _valid3;
 }
-if(!valid8){
-const err41 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err41 = {instancePath:instancePath+"/" + i0+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -578,21 +577,12 @@ vErrors.push(err41);
 }
 errors++;
 }
-else {
-errors = _errs43;
-if(vErrors !== null){
-if(_errs43){
-vErrors.length = _errs43;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err42 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data14.serverName !== undefined){
+let data16 = data14.serverName;
+if(typeof data16 === "string"){
+if(!pattern5.test(data16)){
+const err42 = {instancePath:instancePath+"/" + i0+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -602,9 +592,8 @@ vErrors.push(err42);
 errors++;
 }
 }
-}
 else {
-const err43 = {instancePath,schemaPath:"#/then/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err43 = {instancePath:instancePath+"/" + i0+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -613,15 +602,12 @@ vErrors.push(err43);
 }
 errors++;
 }
-var _valid0 = _errs3 === errors;
-valid0 = _valid0;
-ifClause0 = "then";
 }
-else {
-const _errs48 = errors;
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.url === undefined){
-const err44 = {instancePath,schemaPath:"#/definitions/backend/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(data14.cert !== undefined){
+let data17 = data14.cert;
+if(typeof data17 === "string"){
+if(func2(data17) < 1){
+const err44 = {instancePath:instancePath+"/" + i0+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -630,9 +616,9 @@ vErrors.push(err44);
 }
 errors++;
 }
-for(const key2 in data){
-if(!((((((key2 === "url") || (key2 === "weight")) || (key2 === "id")) || (key2 === "maxConnections")) || (key2 === "health")) || (key2 === "slowStart"))){
-const err45 = {instancePath,schemaPath:"#/definitions/backend/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+else {
+const err45 = {instancePath:instancePath+"/" + i0+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -642,9 +628,11 @@ vErrors.push(err45);
 errors++;
 }
 }
-if(data.url !== undefined){
-if(typeof data.url !== "string"){
-const err46 = {instancePath:instancePath+"/url",schemaPath:"#/definitions/backend/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data14.key !== undefined){
+let data18 = data14.key;
+if(typeof data18 === "string"){
+if(func2(data18) < 1){
+const err46 = {instancePath:instancePath+"/" + i0+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -654,10 +642,8 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data.weight !== undefined){
-let data15 = data.weight;
-if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
-const err47 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err47 = {instancePath:instancePath+"/" + i0+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -666,9 +652,10 @@ vErrors.push(err47);
 }
 errors++;
 }
-if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 > 1000000 || isNaN(data15)){
-const err48 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+}
+if(data14.insecureSkipVerify !== undefined){
+if(typeof data14.insecureSkipVerify !== "boolean"){
+const err48 = {instancePath:instancePath+"/" + i0+"/tls/insecureSkipVerify",schemaPath:"#/definitions/backend/properties/tls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -677,8 +664,10 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data15 < 1 || isNaN(data15)){
-const err49 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+else {
+const err49 = {instancePath:instancePath+"/" + i0+"/tls",schemaPath:"#/definitions/backend/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -688,12 +677,14 @@ vErrors.push(err49);
 errors++;
 }
 }
-}
-if(data.id !== undefined){
-let data16 = data.id;
-if(typeof data16 === "string"){
-if(!pattern0.test(data16)){
-const err50 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9._:-]{1,128}$"},message:"must match pattern \""+"^[A-Za-z0-9._:-]{1,128}$"+"\""};
+if(data0.slowStart !== undefined){
+let data20 = data0.slowStart;
+const _errs58 = errors;
+let valid9 = false;
+const _errs59 = errors;
+if(typeof data20 === "string"){
+if(!pattern3.test(data20)){
+const err50 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -704,7 +695,7 @@ errors++;
 }
 }
 else {
-const err51 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err51 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -713,11 +704,13 @@ vErrors.push(err51);
 }
 errors++;
 }
-}
-if(data.maxConnections !== undefined){
-let data17 = data.maxConnections;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err52 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+var _valid3 = _errs59 === errors;
+valid9 = valid9 || _valid3;
+if(!valid9){
+const _errs61 = errors;
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err52 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -726,9 +719,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 > 1000000 || isNaN(data17)){
-const err53 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+}
+else {
+const err53 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -737,8 +730,11 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(data17 < 1 || isNaN(data17)){
-const err54 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+var _valid3 = _errs61 === errors;
+valid9 = valid9 || _valid3;
+}
+if(!valid9){
+const err54 = {instancePath:instancePath+"/" + i0+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -747,14 +743,21 @@ vErrors.push(err54);
 }
 errors++;
 }
+else {
+errors = _errs58;
+if(vErrors !== null){
+if(_errs58){
+vErrors.length = _errs58;
+}
+else {
+vErrors = null;
 }
 }
-if(data.health !== undefined){
-let data18 = data.health;
-if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
-for(const key3 in data18){
-if(!(((((((key3 === "mode") || (key3 === "path")) || (key3 === "status")) || (key3 === "interval")) || (key3 === "timeout")) || (key3 === "rise")) || (key3 === "fall"))){
-const err55 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -764,10 +767,9 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data18.mode !== undefined){
-let data19 = data18.mode;
-if(typeof data19 !== "string"){
-const err56 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err56 = {instancePath,schemaPath:"#/then/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -776,8 +778,15 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(!(((data19 === "http") || (data19 === "tcp")) || (data19 === "off"))){
-const err57 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.health.properties.mode.enum},message:"must be equal to one of the allowed values"};
+var _valid0 = _errs3 === errors;
+valid0 = _valid0;
+ifClause0 = "then";
+}
+else {
+const _errs63 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.url === undefined){
+const err57 = {instancePath,schemaPath:"#/definitions/backend/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -786,12 +795,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-if(data18.path !== undefined){
-let data20 = data18.path;
-if(typeof data20 === "string"){
-if(func2(data20) < 1){
-const err58 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key3 in data){
+if(!(((((((key3 === "url") || (key3 === "weight")) || (key3 === "id")) || (key3 === "maxConnections")) || (key3 === "health")) || (key3 === "tls")) || (key3 === "slowStart"))){
+const err58 = {instancePath,schemaPath:"#/definitions/backend/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -800,8 +806,10 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(!pattern1.test(data20)){
-const err59 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+}
+if(data.url !== undefined){
+if(typeof data.url !== "string"){
+const err59 = {instancePath:instancePath+"/url",schemaPath:"#/definitions/backend/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -811,8 +819,10 @@ vErrors.push(err59);
 errors++;
 }
 }
-else {
-const err60 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.weight !== undefined){
+let data22 = data.weight;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err60 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -821,12 +831,9 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data18.status !== undefined){
-let data21 = data18.status;
-if(typeof data21 === "string"){
-if(!pattern2.test(data21)){
-const err61 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 > 1000000 || isNaN(data22)){
+const err61 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -835,9 +842,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22 < 1 || isNaN(data22)){
+const err62 = {instancePath:instancePath+"/weight",schemaPath:"#/definitions/backend/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -847,14 +853,12 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data18.interval !== undefined){
-let data22 = data18.interval;
-const _errs70 = errors;
-let valid12 = false;
-const _errs71 = errors;
-if(typeof data22 === "string"){
-if(!pattern3.test(data22)){
-const err63 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+}
+if(data.id !== undefined){
+let data23 = data.id;
+if(typeof data23 === "string"){
+if(!pattern0.test(data23)){
+const err63 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9._:-]{1,128}$"},message:"must match pattern \""+"^[A-Za-z0-9._:-]{1,128}$"+"\""};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -865,7 +869,7 @@ errors++;
 }
 }
 else {
-const err64 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err64 = {instancePath:instancePath+"/id",schemaPath:"#/definitions/backend/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -874,13 +878,11 @@ vErrors.push(err64);
 }
 errors++;
 }
-var _valid4 = _errs71 === errors;
-valid12 = valid12 || _valid4;
-if(!valid12){
-const _errs73 = errors;
-if((typeof data22 == "number") && (isFinite(data22))){
-if(data22 < 0 || isNaN(data22)){
-const err65 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.maxConnections !== undefined){
+let data24 = data.maxConnections;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err65 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -889,9 +891,9 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-else {
-const err66 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 1000000 || isNaN(data24)){
+const err66 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -900,11 +902,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-var _valid4 = _errs73 === errors;
-valid12 = valid12 || _valid4;
-}
-if(!valid12){
-const err67 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data24 < 1 || isNaN(data24)){
+const err67 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/definitions/backend/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -913,26 +912,14 @@ vErrors.push(err67);
 }
 errors++;
 }
-else {
-errors = _errs70;
-if(vErrors !== null){
-if(_errs70){
-vErrors.length = _errs70;
-}
-else {
-vErrors = null;
 }
 }
-}
-}
-if(data18.timeout !== undefined){
-let data23 = data18.timeout;
-const _errs76 = errors;
-let valid13 = false;
-const _errs77 = errors;
-if(typeof data23 === "string"){
-if(!pattern3.test(data23)){
-const err68 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.health !== undefined){
+let data25 = data.health;
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+for(const key4 in data25){
+if(!((((((((key4 === "mode") || (key4 === "service")) || (key4 === "path")) || (key4 === "status")) || (key4 === "interval")) || (key4 === "timeout")) || (key4 === "rise")) || (key4 === "fall"))){
+const err68 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -942,8 +929,10 @@ vErrors.push(err68);
 errors++;
 }
 }
-else {
-const err69 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data25.mode !== undefined){
+let data26 = data25.mode;
+if(typeof data26 !== "string"){
+const err69 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -952,13 +941,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-var _valid5 = _errs77 === errors;
-valid13 = valid13 || _valid5;
-if(!valid13){
-const _errs79 = errors;
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 < 0 || isNaN(data23)){
-const err70 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data26 === "http") || (data26 === "tcp")) || (data26 === "grpc")) || (data26 === "off"))){
+const err70 = {instancePath:instancePath+"/health/mode",schemaPath:"#/definitions/backend/properties/health/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.health.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -968,8 +952,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-else {
-const err71 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data25.service !== undefined){
+let data27 = data25.service;
+if(typeof data27 === "string"){
+if(func2(data27) > 1024){
+const err71 = {instancePath:instancePath+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -978,11 +965,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-var _valid5 = _errs79 === errors;
-valid13 = valid13 || _valid5;
 }
-if(!valid13){
-const err72 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err72 = {instancePath:instancePath+"/health/service",schemaPath:"#/definitions/backend/properties/health/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -991,22 +976,12 @@ vErrors.push(err72);
 }
 errors++;
 }
-else {
-errors = _errs76;
-if(vErrors !== null){
-if(_errs76){
-vErrors.length = _errs76;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data18.rise !== undefined){
-let data24 = data18.rise;
-if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
-const err73 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data25.path !== undefined){
+let data28 = data25.path;
+if(typeof data28 === "string"){
+if(func2(data28) < 1){
+const err73 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1015,9 +990,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-if((typeof data24 == "number") && (isFinite(data24))){
-if(data24 > 100 || isNaN(data24)){
-const err74 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(!pattern1.test(data28)){
+const err74 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1026,8 +1000,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-if(data24 < 1 || isNaN(data24)){
-const err75 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err75 = {instancePath:instancePath+"/health/path",schemaPath:"#/definitions/backend/properties/health/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1037,11 +1012,11 @@ vErrors.push(err75);
 errors++;
 }
 }
-}
-if(data18.fall !== undefined){
-let data25 = data18.fall;
-if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
-const err76 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data25.status !== undefined){
+let data29 = data25.status;
+if(typeof data29 === "string"){
+if(!pattern2.test(data29)){
+const err76 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1050,9 +1025,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-if((typeof data25 == "number") && (isFinite(data25))){
-if(data25 > 100 || isNaN(data25)){
-const err77 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err77 = {instancePath:instancePath+"/health/status",schemaPath:"#/definitions/backend/properties/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1061,8 +1036,15 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(data25 < 1 || isNaN(data25)){
-const err78 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data25.interval !== undefined){
+let data30 = data25.interval;
+const _errs87 = errors;
+let valid13 = false;
+const _errs88 = errors;
+if(typeof data30 === "string"){
+if(!pattern3.test(data30)){
+const err78 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1072,10 +1054,8 @@ vErrors.push(err78);
 errors++;
 }
 }
-}
-}
 else {
-const err79 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err79 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1084,15 +1064,13 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-if(data.slowStart !== undefined){
-let data26 = data.slowStart;
-const _errs86 = errors;
-let valid14 = false;
-const _errs87 = errors;
-if(typeof data26 === "string"){
-if(!pattern3.test(data26)){
-const err80 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+var _valid4 = _errs88 === errors;
+valid13 = valid13 || _valid4;
+if(!valid13){
+const _errs90 = errors;
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 < 0 || isNaN(data30)){
+const err80 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1103,7 +1081,7 @@ errors++;
 }
 }
 else {
-const err81 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err81 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1112,13 +1090,11 @@ vErrors.push(err81);
 }
 errors++;
 }
-var _valid6 = _errs87 === errors;
-valid14 = valid14 || _valid6;
-if(!valid14){
-const _errs89 = errors;
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 < 0 || isNaN(data26)){
-const err82 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid4 = _errs90 === errors;
+valid13 = valid13 || _valid4;
+}
+if(!valid13){
+const err82 = {instancePath:instancePath+"/health/interval",schemaPath:"#/definitions/backend/properties/health/properties/interval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1127,9 +1103,26 @@ vErrors.push(err82);
 }
 errors++;
 }
+else {
+errors = _errs87;
+if(vErrors !== null){
+if(_errs87){
+vErrors.length = _errs87;
 }
 else {
-const err83 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+vErrors = null;
+}
+}
+}
+}
+if(data25.timeout !== undefined){
+let data31 = data25.timeout;
+const _errs93 = errors;
+let valid14 = false;
+const _errs94 = errors;
+if(typeof data31 === "string"){
+if(!pattern3.test(data31)){
+const err83 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1138,11 +1131,9 @@ vErrors.push(err83);
 }
 errors++;
 }
-var _valid6 = _errs89 === errors;
-valid14 = valid14 || _valid6;
 }
-if(!valid14){
-const err84 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err84 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1151,11 +1142,349 @@ vErrors.push(err84);
 }
 errors++;
 }
+var _valid5 = _errs94 === errors;
+valid14 = valid14 || _valid5;
+if(!valid14){
+const _errs96 = errors;
+if((typeof data31 == "number") && (isFinite(data31))){
+if(data31 < 0 || isNaN(data31)){
+const err85 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err85];
+}
 else {
-errors = _errs86;
+vErrors.push(err85);
+}
+errors++;
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+var _valid5 = _errs96 === errors;
+valid14 = valid14 || _valid5;
+}
+if(!valid14){
+const err87 = {instancePath:instancePath+"/health/timeout",schemaPath:"#/definitions/backend/properties/health/properties/timeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+else {
+errors = _errs93;
 if(vErrors !== null){
-if(_errs86){
-vErrors.length = _errs86;
+if(_errs93){
+vErrors.length = _errs93;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data25.rise !== undefined){
+let data32 = data25.rise;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+const err88 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+if((typeof data32 == "number") && (isFinite(data32))){
+if(data32 > 100 || isNaN(data32)){
+const err89 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+if(data32 < 1 || isNaN(data32)){
+const err90 = {instancePath:instancePath+"/health/rise",schemaPath:"#/definitions/backend/properties/health/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+}
+if(data25.fall !== undefined){
+let data33 = data25.fall;
+if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
+const err91 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+if((typeof data33 == "number") && (isFinite(data33))){
+if(data33 > 100 || isNaN(data33)){
+const err92 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+if(data33 < 1 || isNaN(data33)){
+const err93 = {instancePath:instancePath+"/health/fall",schemaPath:"#/definitions/backend/properties/health/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err94 = {instancePath:instancePath+"/health",schemaPath:"#/definitions/backend/properties/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+}
+if(data.tls !== undefined){
+let data34 = data.tls;
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+for(const key5 in data34){
+if(!(((((key5 === "ca") || (key5 === "serverName")) || (key5 === "cert")) || (key5 === "key")) || (key5 === "insecureSkipVerify"))){
+const err95 = {instancePath:instancePath+"/tls",schemaPath:"#/definitions/backend/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+}
+if(data34.ca !== undefined){
+let data35 = data34.ca;
+if(typeof data35 === "string"){
+if(func2(data35) < 1){
+const err96 = {instancePath:instancePath+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+}
+else {
+const err97 = {instancePath:instancePath+"/tls/ca",schemaPath:"#/definitions/backend/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+if(data34.serverName !== undefined){
+let data36 = data34.serverName;
+if(typeof data36 === "string"){
+if(!pattern5.test(data36)){
+const err98 = {instancePath:instancePath+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$"+"\""};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
+}
+errors++;
+}
+}
+else {
+const err99 = {instancePath:instancePath+"/tls/serverName",schemaPath:"#/definitions/backend/properties/tls/properties/serverName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err99];
+}
+else {
+vErrors.push(err99);
+}
+errors++;
+}
+}
+if(data34.cert !== undefined){
+let data37 = data34.cert;
+if(typeof data37 === "string"){
+if(func2(data37) < 1){
+const err100 = {instancePath:instancePath+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err100];
+}
+else {
+vErrors.push(err100);
+}
+errors++;
+}
+}
+else {
+const err101 = {instancePath:instancePath+"/tls/cert",schemaPath:"#/definitions/backend/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+}
+}
+if(data34.key !== undefined){
+let data38 = data34.key;
+if(typeof data38 === "string"){
+if(func2(data38) < 1){
+const err102 = {instancePath:instancePath+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+}
+}
+else {
+const err103 = {instancePath:instancePath+"/tls/key",schemaPath:"#/definitions/backend/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+}
+if(data34.insecureSkipVerify !== undefined){
+if(typeof data34.insecureSkipVerify !== "boolean"){
+const err104 = {instancePath:instancePath+"/tls/insecureSkipVerify",schemaPath:"#/definitions/backend/properties/tls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+}
+}
+}
+else {
+const err105 = {instancePath:instancePath+"/tls",schemaPath:"#/definitions/backend/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+if(data.slowStart !== undefined){
+let data40 = data.slowStart;
+const _errs116 = errors;
+let valid16 = false;
+const _errs117 = errors;
+if(typeof data40 === "string"){
+if(!pattern3.test(data40)){
+const err106 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+}
+else {
+const err107 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+}
+var _valid6 = _errs117 === errors;
+valid16 = valid16 || _valid6;
+if(!valid16){
+const _errs119 = errors;
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 < 0 || isNaN(data40)){
+const err108 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+}
+}
+else {
+const err109 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+var _valid6 = _errs119 === errors;
+valid16 = valid16 || _valid6;
+}
+if(!valid16){
+const err110 = {instancePath:instancePath+"/slowStart",schemaPath:"#/definitions/backend/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+}
+else {
+errors = _errs116;
+if(vErrors !== null){
+if(_errs116){
+vErrors.length = _errs116;
 }
 else {
 vErrors = null;
@@ -1165,26 +1494,26 @@ vErrors = null;
 }
 }
 else {
-const err85 = {instancePath,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err111 = {instancePath,schemaPath:"#/definitions/backend/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err85];
+vErrors = [err111];
 }
 else {
-vErrors.push(err85);
+vErrors.push(err111);
 }
 errors++;
 }
-var _valid0 = _errs48 === errors;
+var _valid0 = _errs63 === errors;
 valid0 = _valid0;
 ifClause0 = "else";
 }
 if(!valid0){
-const err86 = {instancePath,schemaPath:"#/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema"};
+const err112 = {instancePath,schemaPath:"#/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema"};
 if(vErrors === null){
-vErrors = [err86];
+vErrors = [err112];
 }
 else {
-vErrors.push(err86);
+vErrors.push(err112);
 }
 errors++;
 }

@@ -5,7 +5,7 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http:// or https:// origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http://, https:// or h2c:// (cleartext HTTP/2, e.g. gRPC) origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, or https (verified as the --backend-tls-* settings say; see docs/backend-tls.md).","type":"string","enum":["http","https"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), grpc (grpc.health.v1.Health/Check over HTTP/2), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","grpc","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthGrpcService":{"description":"Service name a gRPC health check (--health-mode grpc) asks about, e.g. my.pkg.Greeter; empty (the default) asks about the server as a whole.","type":"string","maxLength":1024,"default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"tlsCert":{"description":"PEM certificate chain for TLS on the traffic port (with --tls-key): clients then negotiate HTTP/2 (h2) or HTTP/1.1 by ALPN. Re-read when the file changes (a renewed Kubernetes Secret), without dropping connections. In the config file, a relative path is resolved against the file's folder.","type":"string","default":""},"tlsKey":{"description":"PEM private key of --tls-cert. Re-read with it when either file changes.","type":"string","default":""},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
@@ -14,13 +14,14 @@ const pattern2 = new RegExp("^[!-~]*$", "u");
 const pattern3 = new RegExp("^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$", "u");
 const pattern4 = new RegExp("^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
 const pattern5 = new RegExp("^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$", "u");
-const pattern6 = new RegExp("^\\d+(\\.\\d+)?(ms|s|m|h)?$", "u");
-const pattern8 = new RegExp("^(?:[1-9]\\d?|100)$", "u");
-const pattern9 = new RegExp("^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", "u");
-const pattern13 = new RegExp("^\\d{1,9}$", "u");
-const pattern18 = new RegExp("^(?:|/[!-~]*)$", "u");
-const pattern19 = new RegExp("^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$", "u");
-const pattern33 = new RegExp("^(?:auto|\\d{1,9})$", "u");
+const pattern6 = new RegExp("^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$", "u");
+const pattern7 = new RegExp("^\\d+(\\.\\d+)?(ms|s|m|h)?$", "u");
+const pattern9 = new RegExp("^(?:[1-9]\\d?|100)$", "u");
+const pattern10 = new RegExp("^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", "u");
+const pattern14 = new RegExp("^\\d{1,9}$", "u");
+const pattern19 = new RegExp("^(?:|/[!-~]*)$", "u");
+const pattern20 = new RegExp("^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$", "u");
+const pattern34 = new RegExp("^(?:auto|\\d{1,9})$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://bulb.dev/schemas/config.json" */;
@@ -303,14 +304,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data.dnsMinInterval !== undefined){
-let data12 = data.dnsMinInterval;
-const _errs27 = errors;
-let valid9 = false;
-const _errs28 = errors;
-if(typeof data12 === "string"){
-if(!pattern6.test(data12)){
-const err21 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.backendTlsCa !== undefined){
+if(typeof data.backendTlsCa !== "string"){
+const err21 = {instancePath:instancePath+"/backendTlsCa",schemaPath:"#/properties/backendTlsCa/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -320,8 +316,11 @@ vErrors.push(err21);
 errors++;
 }
 }
-else {
-const err22 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.backendTlsServerName !== undefined){
+let data13 = data.backendTlsServerName;
+if(typeof data13 === "string"){
+if(!pattern6.test(data13)){
+const err22 = {instancePath:instancePath+"/backendTlsServerName",schemaPath:"#/properties/backendTlsServerName/pattern",keyword:"pattern",params:{pattern: "^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$"},message:"must match pattern \""+"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$"+"\""};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -330,13 +329,9 @@ vErrors.push(err22);
 }
 errors++;
 }
-var _valid0 = _errs28 === errors;
-valid9 = valid9 || _valid0;
-if(!valid9){
-const _errs30 = errors;
-if((typeof data12 == "number") && (isFinite(data12))){
-if(data12 < 0 || isNaN(data12)){
-const err23 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err23 = {instancePath:instancePath+"/backendTlsServerName",schemaPath:"#/properties/backendTlsServerName/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -346,8 +341,9 @@ vErrors.push(err23);
 errors++;
 }
 }
-else {
-const err24 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data.backendTlsCert !== undefined){
+if(typeof data.backendTlsCert !== "string"){
+const err24 = {instancePath:instancePath+"/backendTlsCert",schemaPath:"#/properties/backendTlsCert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -356,11 +352,10 @@ vErrors.push(err24);
 }
 errors++;
 }
-var _valid0 = _errs30 === errors;
-valid9 = valid9 || _valid0;
 }
-if(!valid9){
-const err25 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data.backendTlsKey !== undefined){
+if(typeof data.backendTlsKey !== "string"){
+const err25 = {instancePath:instancePath+"/backendTlsKey",schemaPath:"#/properties/backendTlsKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -369,26 +364,11 @@ vErrors.push(err25);
 }
 errors++;
 }
-else {
-errors = _errs27;
-if(vErrors !== null){
-if(_errs27){
-vErrors.length = _errs27;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsMaxInterval !== undefined){
-let data13 = data.dnsMaxInterval;
-const _errs33 = errors;
-let valid10 = false;
-const _errs34 = errors;
-if(typeof data13 === "string"){
-if(!pattern6.test(data13)){
-const err26 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.backendTlsInsecure !== undefined){
+let data16 = data.backendTlsInsecure;
+if(typeof data16 !== "string"){
+const err26 = {instancePath:instancePath+"/backendTlsInsecure",schemaPath:"#/properties/backendTlsInsecure/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -397,9 +377,8 @@ vErrors.push(err26);
 }
 errors++;
 }
-}
-else {
-const err27 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data16 === "on") || (data16 === "off"))){
+const err27 = {instancePath:instancePath+"/backendTlsInsecure",schemaPath:"#/properties/backendTlsInsecure/enum",keyword:"enum",params:{allowedValues: schema11.properties.backendTlsInsecure.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -408,13 +387,11 @@ vErrors.push(err27);
 }
 errors++;
 }
-var _valid1 = _errs34 === errors;
-valid10 = valid10 || _valid1;
-if(!valid10){
-const _errs36 = errors;
-if((typeof data13 == "number") && (isFinite(data13))){
-if(data13 < 0 || isNaN(data13)){
-const err28 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.dnsScheme !== undefined){
+let data17 = data.dnsScheme;
+if(typeof data17 !== "string"){
+const err28 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -423,9 +400,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!((data17 === "http") || (data17 === "https"))){
+const err29 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/enum",keyword:"enum",params:{allowedValues: schema11.properties.dnsScheme.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -434,11 +410,15 @@ vErrors.push(err29);
 }
 errors++;
 }
-var _valid1 = _errs36 === errors;
-valid10 = valid10 || _valid1;
 }
-if(!valid10){
-const err30 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data.dnsMinInterval !== undefined){
+let data18 = data.dnsMinInterval;
+const _errs39 = errors;
+let valid9 = false;
+const _errs40 = errors;
+if(typeof data18 === "string"){
+if(!pattern7.test(data18)){
+const err30 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -447,25 +427,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-else {
-errors = _errs33;
-if(vErrors !== null){
-if(_errs33){
-vErrors.length = _errs33;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsEmptyAfter !== undefined){
-let data14 = data.dnsEmptyAfter;
-const _errs39 = errors;
-let valid11 = false;
-const _errs40 = errors;
-if(!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))){
-const err31 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err31 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -474,9 +438,13 @@ vErrors.push(err31);
 }
 errors++;
 }
-if((typeof data14 == "number") && (isFinite(data14))){
-if(data14 > 100 || isNaN(data14)){
-const err32 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid0 = _errs40 === errors;
+valid9 = valid9 || _valid0;
+if(!valid9){
+const _errs42 = errors;
+if((typeof data18 == "number") && (isFinite(data18))){
+if(data18 < 0 || isNaN(data18)){
+const err32 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -485,8 +453,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(data14 < 1 || isNaN(data14)){
-const err33 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err33 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -495,43 +464,16 @@ vErrors.push(err33);
 }
 errors++;
 }
+var _valid0 = _errs42 === errors;
+valid9 = valid9 || _valid0;
 }
-var _valid2 = _errs40 === errors;
-valid11 = valid11 || _valid2;
-if(!valid11){
-const _errs42 = errors;
-if(typeof data14 === "string"){
-if(!pattern8.test(data14)){
-const err34 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
+if(!valid9){
+const err34 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err34];
 }
 else {
 vErrors.push(err34);
-}
-errors++;
-}
-}
-else {
-const err35 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err35];
-}
-else {
-vErrors.push(err35);
-}
-errors++;
-}
-var _valid2 = _errs42 === errors;
-valid11 = valid11 || _valid2;
-}
-if(!valid11){
-const err36 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err36];
-}
-else {
-vErrors.push(err36);
 }
 errors++;
 }
@@ -547,11 +489,40 @@ vErrors = null;
 }
 }
 }
-if(data.strategy !== undefined){
-let data15 = data.strategy;
-if(typeof data15 === "string"){
-if(func3(data15) < 1){
-const err37 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data.dnsMaxInterval !== undefined){
+let data19 = data.dnsMaxInterval;
+const _errs45 = errors;
+let valid10 = false;
+const _errs46 = errors;
+if(typeof data19 === "string"){
+if(!pattern7.test(data19)){
+const err35 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+var _valid1 = _errs46 === errors;
+valid10 = valid10 || _valid1;
+if(!valid10){
+const _errs48 = errors;
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 < 0 || isNaN(data19)){
+const err37 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -562,7 +533,7 @@ errors++;
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err38 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -571,12 +542,11 @@ vErrors.push(err38);
 }
 errors++;
 }
+var _valid1 = _errs48 === errors;
+valid10 = valid10 || _valid1;
 }
-if(data.hashKey !== undefined){
-let data16 = data.hashKey;
-if(typeof data16 === "string"){
-if(!pattern9.test(data16)){
-const err39 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
+if(!valid10){
+const err39 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -585,9 +555,25 @@ vErrors.push(err39);
 }
 errors++;
 }
+else {
+errors = _errs45;
+if(vErrors !== null){
+if(_errs45){
+vErrors.length = _errs45;
 }
 else {
-const err40 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data.dnsEmptyAfter !== undefined){
+let data20 = data.dnsEmptyAfter;
+const _errs51 = errors;
+let valid11 = false;
+const _errs52 = errors;
+if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
+const err40 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -596,15 +582,9 @@ vErrors.push(err40);
 }
 errors++;
 }
-}
-if(data.upstreamTimeout !== undefined){
-let data17 = data.upstreamTimeout;
-const _errs49 = errors;
-let valid12 = false;
-const _errs50 = errors;
-if(typeof data17 === "string"){
-if(!pattern6.test(data17)){
-const err41 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 > 100 || isNaN(data20)){
+const err41 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -613,9 +593,8 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-else {
-const err42 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20 < 1 || isNaN(data20)){
+const err42 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -624,13 +603,14 @@ vErrors.push(err42);
 }
 errors++;
 }
-var _valid3 = _errs50 === errors;
-valid12 = valid12 || _valid3;
-if(!valid12){
-const _errs52 = errors;
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 < 0 || isNaN(data17)){
-const err43 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+var _valid2 = _errs52 === errors;
+valid11 = valid11 || _valid2;
+if(!valid11){
+const _errs54 = errors;
+if(typeof data20 === "string"){
+if(!pattern9.test(data20)){
+const err43 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -641,7 +621,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err44 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -650,11 +630,11 @@ vErrors.push(err44);
 }
 errors++;
 }
-var _valid3 = _errs52 === errors;
-valid12 = valid12 || _valid3;
+var _valid2 = _errs54 === errors;
+valid11 = valid11 || _valid2;
 }
-if(!valid12){
-const err45 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!valid11){
+const err45 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -664,10 +644,10 @@ vErrors.push(err45);
 errors++;
 }
 else {
-errors = _errs49;
+errors = _errs51;
 if(vErrors !== null){
-if(_errs49){
-vErrors.length = _errs49;
+if(_errs51){
+vErrors.length = _errs51;
 }
 else {
 vErrors = null;
@@ -675,14 +655,11 @@ vErrors = null;
 }
 }
 }
-if(data.drainTimeout !== undefined){
-let data18 = data.drainTimeout;
-const _errs55 = errors;
-let valid13 = false;
-const _errs56 = errors;
-if(typeof data18 === "string"){
-if(!pattern6.test(data18)){
-const err46 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.strategy !== undefined){
+let data21 = data.strategy;
+if(typeof data21 === "string"){
+if(func3(data21) < 1){
+const err46 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -693,7 +670,7 @@ errors++;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err47 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -702,13 +679,12 @@ vErrors.push(err47);
 }
 errors++;
 }
-var _valid4 = _errs56 === errors;
-valid13 = valid13 || _valid4;
-if(!valid13){
-const _errs58 = errors;
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 < 0 || isNaN(data18)){
-const err48 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.hashKey !== undefined){
+let data22 = data.hashKey;
+if(typeof data22 === "string"){
+if(!pattern10.test(data22)){
+const err48 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -719,7 +695,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err49 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -728,11 +704,15 @@ vErrors.push(err49);
 }
 errors++;
 }
-var _valid4 = _errs58 === errors;
-valid13 = valid13 || _valid4;
 }
-if(!valid13){
-const err50 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data.upstreamTimeout !== undefined){
+let data23 = data.upstreamTimeout;
+const _errs61 = errors;
+let valid12 = false;
+const _errs62 = errors;
+if(typeof data23 === "string"){
+if(!pattern7.test(data23)){
+const err50 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -741,26 +721,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-else {
-errors = _errs55;
-if(vErrors !== null){
-if(_errs55){
-vErrors.length = _errs55;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.shutdownDelay !== undefined){
-let data19 = data.shutdownDelay;
-const _errs61 = errors;
-let valid14 = false;
-const _errs62 = errors;
-if(typeof data19 === "string"){
-if(!pattern6.test(data19)){
-const err51 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err51 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -769,9 +732,13 @@ vErrors.push(err51);
 }
 errors++;
 }
-}
-else {
-const err52 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid3 = _errs62 === errors;
+valid12 = valid12 || _valid3;
+if(!valid12){
+const _errs64 = errors;
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 < 0 || isNaN(data23)){
+const err52 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -780,13 +747,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-var _valid5 = _errs62 === errors;
-valid14 = valid14 || _valid5;
-if(!valid14){
-const _errs64 = errors;
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err53 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err53 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -795,27 +758,16 @@ vErrors.push(err53);
 }
 errors++;
 }
+var _valid3 = _errs64 === errors;
+valid12 = valid12 || _valid3;
 }
-else {
-const err54 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!valid12){
+const err54 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err54];
 }
 else {
 vErrors.push(err54);
-}
-errors++;
-}
-var _valid5 = _errs64 === errors;
-valid14 = valid14 || _valid5;
-}
-if(!valid14){
-const err55 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err55];
-}
-else {
-vErrors.push(err55);
 }
 errors++;
 }
@@ -831,13 +783,25 @@ vErrors = null;
 }
 }
 }
-if(data.retries !== undefined){
-let data20 = data.retries;
+if(data.drainTimeout !== undefined){
+let data24 = data.drainTimeout;
 const _errs67 = errors;
-let valid15 = false;
+let valid13 = false;
 const _errs68 = errors;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err56 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data24 === "string"){
+if(!pattern7.test(data24)){
+const err55 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -846,9 +810,13 @@ vErrors.push(err56);
 }
 errors++;
 }
-if((typeof data20 == "number") && (isFinite(data20))){
-if(data20 > 10 || isNaN(data20)){
-const err57 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+var _valid4 = _errs68 === errors;
+valid13 = valid13 || _valid4;
+if(!valid13){
+const _errs70 = errors;
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 0 || isNaN(data24)){
+const err57 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -857,8 +825,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data20 < 0 || isNaN(data20)){
-const err58 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err58 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -867,43 +836,16 @@ vErrors.push(err58);
 }
 errors++;
 }
+var _valid4 = _errs70 === errors;
+valid13 = valid13 || _valid4;
 }
-var _valid6 = _errs68 === errors;
-valid15 = valid15 || _valid6;
-if(!valid15){
-const _errs70 = errors;
-if(typeof data20 === "string"){
-if(!pattern13.test(data20)){
-const err59 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if(!valid13){
+const err59 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err59];
 }
 else {
 vErrors.push(err59);
-}
-errors++;
-}
-}
-else {
-const err60 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err60];
-}
-else {
-vErrors.push(err60);
-}
-errors++;
-}
-var _valid6 = _errs70 === errors;
-valid15 = valid15 || _valid6;
-}
-if(!valid15){
-const err61 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err61];
-}
-else {
-vErrors.push(err61);
 }
 errors++;
 }
@@ -919,13 +861,40 @@ vErrors = null;
 }
 }
 }
-if(data.retryBudget !== undefined){
-let data21 = data.retryBudget;
+if(data.shutdownDelay !== undefined){
+let data25 = data.shutdownDelay;
 const _errs73 = errors;
-let valid16 = false;
+let valid14 = false;
 const _errs74 = errors;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err62 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data25 === "string"){
+if(!pattern7.test(data25)){
+const err60 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+else {
+const err61 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+var _valid5 = _errs74 === errors;
+valid14 = valid14 || _valid5;
+if(!valid14){
+const _errs76 = errors;
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err62 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -934,9 +903,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 > 100 || isNaN(data21)){
-const err63 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err63 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -945,53 +914,16 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data21 < 0 || isNaN(data21)){
-const err64 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid5 = _errs76 === errors;
+valid14 = valid14 || _valid5;
+}
+if(!valid14){
+const err64 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err64];
 }
 else {
 vErrors.push(err64);
-}
-errors++;
-}
-}
-var _valid7 = _errs74 === errors;
-valid16 = valid16 || _valid7;
-if(!valid16){
-const _errs76 = errors;
-if(typeof data21 === "string"){
-if(!pattern13.test(data21)){
-const err65 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
-if(vErrors === null){
-vErrors = [err65];
-}
-else {
-vErrors.push(err65);
-}
-errors++;
-}
-}
-else {
-const err66 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err66];
-}
-else {
-vErrors.push(err66);
-}
-errors++;
-}
-var _valid7 = _errs76 === errors;
-valid16 = valid16 || _valid7;
-}
-if(!valid16){
-const err67 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err67];
-}
-else {
-vErrors.push(err67);
 }
 errors++;
 }
@@ -1007,13 +939,50 @@ vErrors = null;
 }
 }
 }
-if(data.retryBodyLimit !== undefined){
-let data22 = data.retryBodyLimit;
+if(data.retries !== undefined){
+let data26 = data.retries;
 const _errs79 = errors;
-let valid17 = false;
+let valid15 = false;
 const _errs80 = errors;
-if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
-const err68 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err65 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 > 10 || isNaN(data26)){
+const err66 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+if(data26 < 0 || isNaN(data26)){
+const err67 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+var _valid6 = _errs80 === errors;
+valid15 = valid15 || _valid6;
+if(!valid15){
+const _errs82 = errors;
+if(typeof data26 === "string"){
+if(!pattern14.test(data26)){
+const err68 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1022,9 +991,9 @@ vErrors.push(err68);
 }
 errors++;
 }
-if((typeof data22 == "number") && (isFinite(data22))){
-if(data22 > 67108864 || isNaN(data22)){
-const err69 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
+}
+else {
+const err69 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1033,53 +1002,16 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(data22 < 0 || isNaN(data22)){
-const err70 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid6 = _errs82 === errors;
+valid15 = valid15 || _valid6;
+}
+if(!valid15){
+const err70 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err70];
 }
 else {
 vErrors.push(err70);
-}
-errors++;
-}
-}
-var _valid8 = _errs80 === errors;
-valid17 = valid17 || _valid8;
-if(!valid17){
-const _errs82 = errors;
-if(typeof data22 === "string"){
-if(!pattern13.test(data22)){
-const err71 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
-if(vErrors === null){
-vErrors = [err71];
-}
-else {
-vErrors.push(err71);
-}
-errors++;
-}
-}
-else {
-const err72 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err72];
-}
-else {
-vErrors.push(err72);
-}
-errors++;
-}
-var _valid8 = _errs82 === errors;
-valid17 = valid17 || _valid8;
-}
-if(!valid17){
-const err73 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err73];
-}
-else {
-vErrors.push(err73);
 }
 errors++;
 }
@@ -1095,13 +1027,50 @@ vErrors = null;
 }
 }
 }
-if(data.panicThreshold !== undefined){
-let data23 = data.panicThreshold;
+if(data.retryBudget !== undefined){
+let data27 = data.retryBudget;
 const _errs85 = errors;
-let valid18 = false;
+let valid16 = false;
 const _errs86 = errors;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err74 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
+const err71 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+if((typeof data27 == "number") && (isFinite(data27))){
+if(data27 > 100 || isNaN(data27)){
+const err72 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+if(data27 < 0 || isNaN(data27)){
+const err73 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+var _valid7 = _errs86 === errors;
+valid16 = valid16 || _valid7;
+if(!valid16){
+const _errs88 = errors;
+if(typeof data27 === "string"){
+if(!pattern14.test(data27)){
+const err74 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1110,9 +1079,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 100 || isNaN(data23)){
-const err75 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err75 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1121,53 +1090,16 @@ vErrors.push(err75);
 }
 errors++;
 }
-if(data23 < 0 || isNaN(data23)){
-const err76 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid7 = _errs88 === errors;
+valid16 = valid16 || _valid7;
+}
+if(!valid16){
+const err76 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err76];
 }
 else {
 vErrors.push(err76);
-}
-errors++;
-}
-}
-var _valid9 = _errs86 === errors;
-valid18 = valid18 || _valid9;
-if(!valid18){
-const _errs88 = errors;
-if(typeof data23 === "string"){
-if(!pattern13.test(data23)){
-const err77 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
-if(vErrors === null){
-vErrors = [err77];
-}
-else {
-vErrors.push(err77);
-}
-errors++;
-}
-}
-else {
-const err78 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err78];
-}
-else {
-vErrors.push(err78);
-}
-errors++;
-}
-var _valid9 = _errs88 === errors;
-valid18 = valid18 || _valid9;
-}
-if(!valid18){
-const err79 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err79];
-}
-else {
-vErrors.push(err79);
 }
 errors++;
 }
@@ -1183,14 +1115,50 @@ vErrors = null;
 }
 }
 }
-if(data.slowStart !== undefined){
-let data24 = data.slowStart;
+if(data.retryBodyLimit !== undefined){
+let data28 = data.retryBodyLimit;
 const _errs91 = errors;
-let valid19 = false;
+let valid17 = false;
 const _errs92 = errors;
-if(typeof data24 === "string"){
-if(!pattern6.test(data24)){
-const err80 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+const err77 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 > 67108864 || isNaN(data28)){
+const err78 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+if(data28 < 0 || isNaN(data28)){
+const err79 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+var _valid8 = _errs92 === errors;
+valid17 = valid17 || _valid8;
+if(!valid17){
+const _errs94 = errors;
+if(typeof data28 === "string"){
+if(!pattern14.test(data28)){
+const err80 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1201,7 +1169,7 @@ errors++;
 }
 }
 else {
-const err81 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err81 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1210,42 +1178,16 @@ vErrors.push(err81);
 }
 errors++;
 }
-var _valid10 = _errs92 === errors;
-valid19 = valid19 || _valid10;
-if(!valid19){
-const _errs94 = errors;
-if((typeof data24 == "number") && (isFinite(data24))){
-if(data24 < 0 || isNaN(data24)){
-const err82 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid8 = _errs94 === errors;
+valid17 = valid17 || _valid8;
+}
+if(!valid17){
+const err82 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err82];
 }
 else {
 vErrors.push(err82);
-}
-errors++;
-}
-}
-else {
-const err83 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
-if(vErrors === null){
-vErrors = [err83];
-}
-else {
-vErrors.push(err83);
-}
-errors++;
-}
-var _valid10 = _errs94 === errors;
-valid19 = valid19 || _valid10;
-}
-if(!valid19){
-const err84 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err84];
-}
-else {
-vErrors.push(err84);
 }
 errors++;
 }
@@ -1261,10 +1203,34 @@ vErrors = null;
 }
 }
 }
-if(data.healthMode !== undefined){
-let data25 = data.healthMode;
-if(typeof data25 !== "string"){
-const err85 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.panicThreshold !== undefined){
+let data29 = data.panicThreshold;
+const _errs97 = errors;
+let valid18 = false;
+const _errs98 = errors;
+if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
+const err83 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+if((typeof data29 == "number") && (isFinite(data29))){
+if(data29 > 100 || isNaN(data29)){
+const err84 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+if(data29 < 0 || isNaN(data29)){
+const err85 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1273,8 +1239,14 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(!((((data25 === "auto") || (data25 === "http")) || (data25 === "tcp")) || (data25 === "off"))){
-const err86 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
+}
+var _valid9 = _errs98 === errors;
+valid18 = valid18 || _valid9;
+if(!valid18){
+const _errs100 = errors;
+if(typeof data29 === "string"){
+if(!pattern14.test(data29)){
+const err86 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1284,11 +1256,8 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data.healthPath !== undefined){
-let data26 = data.healthPath;
-if(typeof data26 === "string"){
-if(!pattern18.test(data26)){
-const err87 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+else {
+const err87 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1297,9 +1266,11 @@ vErrors.push(err87);
 }
 errors++;
 }
+var _valid9 = _errs100 === errors;
+valid18 = valid18 || _valid9;
 }
-else {
-const err88 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid18){
+const err88 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1308,12 +1279,26 @@ vErrors.push(err88);
 }
 errors++;
 }
+else {
+errors = _errs97;
+if(vErrors !== null){
+if(_errs97){
+vErrors.length = _errs97;
 }
-if(data.healthStatus !== undefined){
-let data27 = data.healthStatus;
-if(typeof data27 === "string"){
-if(!pattern19.test(data27)){
-const err89 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.slowStart !== undefined){
+let data30 = data.slowStart;
+const _errs103 = errors;
+let valid19 = false;
+const _errs104 = errors;
+if(typeof data30 === "string"){
+if(!pattern7.test(data30)){
+const err89 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1324,7 +1309,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err90 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1333,15 +1318,13 @@ vErrors.push(err90);
 }
 errors++;
 }
-}
-if(data.healthInterval !== undefined){
-let data28 = data.healthInterval;
-const _errs103 = errors;
-let valid20 = false;
-const _errs104 = errors;
-if(typeof data28 === "string"){
-if(!pattern6.test(data28)){
-const err91 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+var _valid10 = _errs104 === errors;
+valid19 = valid19 || _valid10;
+if(!valid19){
+const _errs106 = errors;
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 < 0 || isNaN(data30)){
+const err91 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1352,7 +1335,7 @@ errors++;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err92 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1361,42 +1344,16 @@ vErrors.push(err92);
 }
 errors++;
 }
-var _valid11 = _errs104 === errors;
-valid20 = valid20 || _valid11;
-if(!valid20){
-const _errs106 = errors;
-if((typeof data28 == "number") && (isFinite(data28))){
-if(data28 < 0 || isNaN(data28)){
-const err93 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid10 = _errs106 === errors;
+valid19 = valid19 || _valid10;
+}
+if(!valid19){
+const err93 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err93];
 }
 else {
 vErrors.push(err93);
-}
-errors++;
-}
-}
-else {
-const err94 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
-if(vErrors === null){
-vErrors = [err94];
-}
-else {
-vErrors.push(err94);
-}
-errors++;
-}
-var _valid11 = _errs106 === errors;
-valid20 = valid20 || _valid11;
-}
-if(!valid20){
-const err95 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err95];
-}
-else {
-vErrors.push(err95);
 }
 errors++;
 }
@@ -1412,14 +1369,34 @@ vErrors = null;
 }
 }
 }
-if(data.healthTimeout !== undefined){
-let data29 = data.healthTimeout;
-const _errs109 = errors;
-let valid21 = false;
-const _errs110 = errors;
-if(typeof data29 === "string"){
-if(!pattern6.test(data29)){
-const err96 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.healthMode !== undefined){
+let data31 = data.healthMode;
+if(typeof data31 !== "string"){
+const err94 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+if(!(((((data31 === "auto") || (data31 === "http")) || (data31 === "tcp")) || (data31 === "grpc")) || (data31 === "off"))){
+const err95 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+}
+if(data.healthPath !== undefined){
+let data32 = data.healthPath;
+if(typeof data32 === "string"){
+if(!pattern19.test(data32)){
+const err96 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1430,7 +1407,7 @@ errors++;
 }
 }
 else {
-const err97 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err97 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1439,13 +1416,12 @@ vErrors.push(err97);
 }
 errors++;
 }
-var _valid12 = _errs110 === errors;
-valid21 = valid21 || _valid12;
-if(!valid21){
-const _errs112 = errors;
-if((typeof data29 == "number") && (isFinite(data29))){
-if(data29 < 0 || isNaN(data29)){
-const err98 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.healthGrpcService !== undefined){
+let data33 = data.healthGrpcService;
+if(typeof data33 === "string"){
+if(func3(data33) > 1024){
+const err98 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1456,7 +1432,7 @@ errors++;
 }
 }
 else {
-const err99 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err99 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1465,11 +1441,12 @@ vErrors.push(err99);
 }
 errors++;
 }
-var _valid12 = _errs112 === errors;
-valid21 = valid21 || _valid12;
 }
-if(!valid21){
-const err100 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data.healthStatus !== undefined){
+let data34 = data.healthStatus;
+if(typeof data34 === "string"){
+if(!pattern20.test(data34)){
+const err100 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1478,25 +1455,9 @@ vErrors.push(err100);
 }
 errors++;
 }
-else {
-errors = _errs109;
-if(vErrors !== null){
-if(_errs109){
-vErrors.length = _errs109;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthRise !== undefined){
-let data30 = data.healthRise;
-const _errs115 = errors;
-let valid22 = false;
-const _errs116 = errors;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err101 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err101 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1505,9 +1466,15 @@ vErrors.push(err101);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 > 100 || isNaN(data30)){
-const err102 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+if(data.healthInterval !== undefined){
+let data35 = data.healthInterval;
+const _errs117 = errors;
+let valid20 = false;
+const _errs118 = errors;
+if(typeof data35 === "string"){
+if(!pattern7.test(data35)){
+const err102 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1516,8 +1483,9 @@ vErrors.push(err102);
 }
 errors++;
 }
-if(data30 < 1 || isNaN(data30)){
-const err103 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err103 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1526,14 +1494,13 @@ vErrors.push(err103);
 }
 errors++;
 }
-}
-var _valid13 = _errs116 === errors;
-valid22 = valid22 || _valid13;
-if(!valid22){
-const _errs118 = errors;
-if(typeof data30 === "string"){
-if(!pattern13.test(data30)){
-const err104 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+var _valid11 = _errs118 === errors;
+valid20 = valid20 || _valid11;
+if(!valid20){
+const _errs120 = errors;
+if((typeof data35 == "number") && (isFinite(data35))){
+if(data35 < 0 || isNaN(data35)){
+const err104 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1544,7 +1511,7 @@ errors++;
 }
 }
 else {
-const err105 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err105 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1553,11 +1520,11 @@ vErrors.push(err105);
 }
 errors++;
 }
-var _valid13 = _errs118 === errors;
-valid22 = valid22 || _valid13;
+var _valid11 = _errs120 === errors;
+valid20 = valid20 || _valid11;
 }
-if(!valid22){
-const err106 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!valid20){
+const err106 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1567,10 +1534,10 @@ vErrors.push(err106);
 errors++;
 }
 else {
-errors = _errs115;
+errors = _errs117;
 if(vErrors !== null){
-if(_errs115){
-vErrors.length = _errs115;
+if(_errs117){
+vErrors.length = _errs117;
 }
 else {
 vErrors = null;
@@ -1578,13 +1545,14 @@ vErrors = null;
 }
 }
 }
-if(data.healthFall !== undefined){
-let data31 = data.healthFall;
-const _errs121 = errors;
-let valid23 = false;
-const _errs122 = errors;
-if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
-const err107 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.healthTimeout !== undefined){
+let data36 = data.healthTimeout;
+const _errs123 = errors;
+let valid21 = false;
+const _errs124 = errors;
+if(typeof data36 === "string"){
+if(!pattern7.test(data36)){
+const err107 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1593,9 +1561,9 @@ vErrors.push(err107);
 }
 errors++;
 }
-if((typeof data31 == "number") && (isFinite(data31))){
-if(data31 > 100 || isNaN(data31)){
-const err108 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err108 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1604,8 +1572,13 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(data31 < 1 || isNaN(data31)){
-const err109 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+var _valid12 = _errs124 === errors;
+valid21 = valid21 || _valid12;
+if(!valid21){
+const _errs126 = errors;
+if((typeof data36 == "number") && (isFinite(data36))){
+if(data36 < 0 || isNaN(data36)){
+const err109 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1615,13 +1588,8 @@ vErrors.push(err109);
 errors++;
 }
 }
-var _valid14 = _errs122 === errors;
-valid23 = valid23 || _valid14;
-if(!valid23){
-const _errs124 = errors;
-if(typeof data31 === "string"){
-if(!pattern13.test(data31)){
-const err110 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+else {
+const err110 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1630,9 +1598,11 @@ vErrors.push(err110);
 }
 errors++;
 }
+var _valid12 = _errs126 === errors;
+valid21 = valid21 || _valid12;
 }
-else {
-const err111 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid21){
+const err111 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1641,11 +1611,25 @@ vErrors.push(err111);
 }
 errors++;
 }
-var _valid14 = _errs124 === errors;
-valid23 = valid23 || _valid14;
+else {
+errors = _errs123;
+if(vErrors !== null){
+if(_errs123){
+vErrors.length = _errs123;
 }
-if(!valid23){
-const err112 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthRise !== undefined){
+let data37 = data.healthRise;
+const _errs129 = errors;
+let valid22 = false;
+const _errs130 = errors;
+if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
+const err112 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1654,22 +1638,9 @@ vErrors.push(err112);
 }
 errors++;
 }
-else {
-errors = _errs121;
-if(vErrors !== null){
-if(_errs121){
-vErrors.length = _errs121;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthInitial !== undefined){
-let data32 = data.healthInitial;
-if(typeof data32 !== "string"){
-const err113 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data37 == "number") && (isFinite(data37))){
+if(data37 > 100 || isNaN(data37)){
+const err113 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1678,8 +1649,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(!((data32 === "healthy") || (data32 === "unhealthy"))){
-const err114 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
+if(data37 < 1 || isNaN(data37)){
+const err114 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1689,13 +1660,13 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data.outlierConsecutive !== undefined){
-let data33 = data.outlierConsecutive;
-const _errs129 = errors;
-let valid24 = false;
-const _errs130 = errors;
-if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
-const err115 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+var _valid13 = _errs130 === errors;
+valid22 = valid22 || _valid13;
+if(!valid22){
+const _errs132 = errors;
+if(typeof data37 === "string"){
+if(!pattern14.test(data37)){
+const err115 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1704,9 +1675,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-if((typeof data33 == "number") && (isFinite(data33))){
-if(data33 > 1000 || isNaN(data33)){
-const err116 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+}
+else {
+const err116 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1715,53 +1686,16 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(data33 < 0 || isNaN(data33)){
-const err117 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid13 = _errs132 === errors;
+valid22 = valid22 || _valid13;
+}
+if(!valid22){
+const err117 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err117];
 }
 else {
 vErrors.push(err117);
-}
-errors++;
-}
-}
-var _valid15 = _errs130 === errors;
-valid24 = valid24 || _valid15;
-if(!valid24){
-const _errs132 = errors;
-if(typeof data33 === "string"){
-if(!pattern13.test(data33)){
-const err118 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
-if(vErrors === null){
-vErrors = [err118];
-}
-else {
-vErrors.push(err118);
-}
-errors++;
-}
-}
-else {
-const err119 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err119];
-}
-else {
-vErrors.push(err119);
-}
-errors++;
-}
-var _valid15 = _errs132 === errors;
-valid24 = valid24 || _valid15;
-}
-if(!valid24){
-const err120 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err120];
-}
-else {
-vErrors.push(err120);
 }
 errors++;
 }
@@ -1777,14 +1711,50 @@ vErrors = null;
 }
 }
 }
-if(data.outlierBaseEjection !== undefined){
-let data34 = data.outlierBaseEjection;
+if(data.healthFall !== undefined){
+let data38 = data.healthFall;
 const _errs135 = errors;
-let valid25 = false;
+let valid23 = false;
 const _errs136 = errors;
-if(typeof data34 === "string"){
-if(!pattern6.test(data34)){
-const err121 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
+const err118 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err118];
+}
+else {
+vErrors.push(err118);
+}
+errors++;
+}
+if((typeof data38 == "number") && (isFinite(data38))){
+if(data38 > 100 || isNaN(data38)){
+const err119 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err119];
+}
+else {
+vErrors.push(err119);
+}
+errors++;
+}
+if(data38 < 1 || isNaN(data38)){
+const err120 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err120];
+}
+else {
+vErrors.push(err120);
+}
+errors++;
+}
+}
+var _valid14 = _errs136 === errors;
+valid23 = valid23 || _valid14;
+if(!valid23){
+const _errs138 = errors;
+if(typeof data38 === "string"){
+if(!pattern14.test(data38)){
+const err121 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1795,7 +1765,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err122 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1804,42 +1774,16 @@ vErrors.push(err122);
 }
 errors++;
 }
-var _valid16 = _errs136 === errors;
-valid25 = valid25 || _valid16;
-if(!valid25){
-const _errs138 = errors;
-if((typeof data34 == "number") && (isFinite(data34))){
-if(data34 < 0 || isNaN(data34)){
-const err123 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid14 = _errs138 === errors;
+valid23 = valid23 || _valid14;
+}
+if(!valid23){
+const err123 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err123];
 }
 else {
 vErrors.push(err123);
-}
-errors++;
-}
-}
-else {
-const err124 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
-if(vErrors === null){
-vErrors = [err124];
-}
-else {
-vErrors.push(err124);
-}
-errors++;
-}
-var _valid16 = _errs138 === errors;
-valid25 = valid25 || _valid16;
-}
-if(!valid25){
-const err125 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err125];
-}
-else {
-vErrors.push(err125);
 }
 errors++;
 }
@@ -1855,13 +1799,36 @@ vErrors = null;
 }
 }
 }
-if(data.outlierMaxEjectionPercent !== undefined){
-let data35 = data.outlierMaxEjectionPercent;
-const _errs141 = errors;
-let valid26 = false;
-const _errs142 = errors;
-if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
-const err126 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.healthInitial !== undefined){
+let data39 = data.healthInitial;
+if(typeof data39 !== "string"){
+const err124 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+if(!((data39 === "healthy") || (data39 === "unhealthy"))){
+const err125 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
+}
+if(data.outlierConsecutive !== undefined){
+let data40 = data.outlierConsecutive;
+const _errs143 = errors;
+let valid24 = false;
+const _errs144 = errors;
+if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
+const err126 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1870,9 +1837,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-if((typeof data35 == "number") && (isFinite(data35))){
-if(data35 > 100 || isNaN(data35)){
-const err127 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 > 1000 || isNaN(data40)){
+const err127 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1881,8 +1848,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data35 < 0 || isNaN(data35)){
-const err128 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data40 < 0 || isNaN(data40)){
+const err128 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1892,13 +1859,13 @@ vErrors.push(err128);
 errors++;
 }
 }
-var _valid17 = _errs142 === errors;
-valid26 = valid26 || _valid17;
-if(!valid26){
-const _errs144 = errors;
-if(typeof data35 === "string"){
-if(!pattern13.test(data35)){
-const err129 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+var _valid15 = _errs144 === errors;
+valid24 = valid24 || _valid15;
+if(!valid24){
+const _errs146 = errors;
+if(typeof data40 === "string"){
+if(!pattern14.test(data40)){
+const err129 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1909,7 +1876,7 @@ errors++;
 }
 }
 else {
-const err130 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err130 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1918,11 +1885,11 @@ vErrors.push(err130);
 }
 errors++;
 }
-var _valid17 = _errs144 === errors;
-valid26 = valid26 || _valid17;
+var _valid15 = _errs146 === errors;
+valid24 = valid24 || _valid15;
 }
-if(!valid26){
-const err131 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!valid24){
+const err131 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1932,10 +1899,10 @@ vErrors.push(err131);
 errors++;
 }
 else {
-errors = _errs141;
+errors = _errs143;
 if(vErrors !== null){
-if(_errs141){
-vErrors.length = _errs141;
+if(_errs143){
+vErrors.length = _errs143;
 }
 else {
 vErrors = null;
@@ -1943,10 +1910,14 @@ vErrors = null;
 }
 }
 }
-if(data.outlierUnejectOnCheck !== undefined){
-let data36 = data.outlierUnejectOnCheck;
-if(typeof data36 !== "string"){
-const err132 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.outlierBaseEjection !== undefined){
+let data41 = data.outlierBaseEjection;
+const _errs149 = errors;
+let valid25 = false;
+const _errs150 = errors;
+if(typeof data41 === "string"){
+if(!pattern7.test(data41)){
+const err132 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1955,8 +1926,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!((data36 === "on") || (data36 === "off"))){
-const err133 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err133 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1965,15 +1937,13 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-if(data.headerTimeout !== undefined){
-let data37 = data.headerTimeout;
-const _errs149 = errors;
-let valid27 = false;
-const _errs150 = errors;
-if(typeof data37 === "string"){
-if(!pattern6.test(data37)){
-const err134 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+var _valid16 = _errs150 === errors;
+valid25 = valid25 || _valid16;
+if(!valid25){
+const _errs152 = errors;
+if((typeof data41 == "number") && (isFinite(data41))){
+if(data41 < 0 || isNaN(data41)){
+const err134 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1984,7 +1954,7 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err135 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1993,42 +1963,16 @@ vErrors.push(err135);
 }
 errors++;
 }
-var _valid18 = _errs150 === errors;
-valid27 = valid27 || _valid18;
-if(!valid27){
-const _errs152 = errors;
-if((typeof data37 == "number") && (isFinite(data37))){
-if(data37 < 0 || isNaN(data37)){
-const err136 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid16 = _errs152 === errors;
+valid25 = valid25 || _valid16;
+}
+if(!valid25){
+const err136 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err136];
 }
 else {
 vErrors.push(err136);
-}
-errors++;
-}
-}
-else {
-const err137 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
-if(vErrors === null){
-vErrors = [err137];
-}
-else {
-vErrors.push(err137);
-}
-errors++;
-}
-var _valid18 = _errs152 === errors;
-valid27 = valid27 || _valid18;
-}
-if(!valid27){
-const err138 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err138];
-}
-else {
-vErrors.push(err138);
 }
 errors++;
 }
@@ -2044,14 +1988,34 @@ vErrors = null;
 }
 }
 }
-if(data.bodyTimeout !== undefined){
-let data38 = data.bodyTimeout;
+if(data.outlierMaxEjectionPercent !== undefined){
+let data42 = data.outlierMaxEjectionPercent;
 const _errs155 = errors;
-let valid28 = false;
+let valid26 = false;
 const _errs156 = errors;
-if(typeof data38 === "string"){
-if(!pattern6.test(data38)){
-const err139 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
+const err137 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 > 100 || isNaN(data42)){
+const err138 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+if(data42 < 0 || isNaN(data42)){
+const err139 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2061,8 +2025,13 @@ vErrors.push(err139);
 errors++;
 }
 }
-else {
-const err140 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid17 = _errs156 === errors;
+valid26 = valid26 || _valid17;
+if(!valid26){
+const _errs158 = errors;
+if(typeof data42 === "string"){
+if(!pattern14.test(data42)){
+const err140 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2071,13 +2040,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-var _valid19 = _errs156 === errors;
-valid28 = valid28 || _valid19;
-if(!valid28){
-const _errs158 = errors;
-if((typeof data38 == "number") && (isFinite(data38))){
-if(data38 < 0 || isNaN(data38)){
-const err141 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err141 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2086,27 +2051,16 @@ vErrors.push(err141);
 }
 errors++;
 }
+var _valid17 = _errs158 === errors;
+valid26 = valid26 || _valid17;
 }
-else {
-const err142 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!valid26){
+const err142 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err142];
 }
 else {
 vErrors.push(err142);
-}
-errors++;
-}
-var _valid19 = _errs158 === errors;
-valid28 = valid28 || _valid19;
-}
-if(!valid28){
-const err143 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err143];
-}
-else {
-vErrors.push(err143);
 }
 errors++;
 }
@@ -2122,14 +2076,20 @@ vErrors = null;
 }
 }
 }
-if(data.requestTimeout !== undefined){
-let data39 = data.requestTimeout;
-const _errs161 = errors;
-let valid29 = false;
-const _errs162 = errors;
-if(typeof data39 === "string"){
-if(!pattern6.test(data39)){
-const err144 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.outlierUnejectOnCheck !== undefined){
+let data43 = data.outlierUnejectOnCheck;
+if(typeof data43 !== "string"){
+const err143 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+if(!((data43 === "on") || (data43 === "off"))){
+const err144 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2139,8 +2099,14 @@ vErrors.push(err144);
 errors++;
 }
 }
-else {
-const err145 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.headerTimeout !== undefined){
+let data44 = data.headerTimeout;
+const _errs163 = errors;
+let valid27 = false;
+const _errs164 = errors;
+if(typeof data44 === "string"){
+if(!pattern7.test(data44)){
+const err145 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2149,13 +2115,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-var _valid20 = _errs162 === errors;
-valid29 = valid29 || _valid20;
-if(!valid29){
-const _errs164 = errors;
-if((typeof data39 == "number") && (isFinite(data39))){
-if(data39 < 0 || isNaN(data39)){
-const err146 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err146 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2164,9 +2126,13 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-else {
-const err147 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+var _valid18 = _errs164 === errors;
+valid27 = valid27 || _valid18;
+if(!valid27){
+const _errs166 = errors;
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 < 0 || isNaN(data44)){
+const err147 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2175,11 +2141,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-var _valid20 = _errs164 === errors;
-valid29 = valid29 || _valid20;
 }
-if(!valid29){
-const err148 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err148 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2188,26 +2152,11 @@ vErrors.push(err148);
 }
 errors++;
 }
-else {
-errors = _errs161;
-if(vErrors !== null){
-if(_errs161){
-vErrors.length = _errs161;
+var _valid18 = _errs166 === errors;
+valid27 = valid27 || _valid18;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.sendTimeout !== undefined){
-let data40 = data.sendTimeout;
-const _errs167 = errors;
-let valid30 = false;
-const _errs168 = errors;
-if(typeof data40 === "string"){
-if(!pattern6.test(data40)){
-const err149 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!valid27){
+const err149 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -2216,9 +2165,26 @@ vErrors.push(err149);
 }
 errors++;
 }
+else {
+errors = _errs163;
+if(vErrors !== null){
+if(_errs163){
+vErrors.length = _errs163;
 }
 else {
-const err150 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data.bodyTimeout !== undefined){
+let data45 = data.bodyTimeout;
+const _errs169 = errors;
+let valid28 = false;
+const _errs170 = errors;
+if(typeof data45 === "string"){
+if(!pattern7.test(data45)){
+const err150 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -2227,13 +2193,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-var _valid21 = _errs168 === errors;
-valid30 = valid30 || _valid21;
-if(!valid30){
-const _errs170 = errors;
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 < 0 || isNaN(data40)){
-const err151 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err151 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -2242,9 +2204,13 @@ vErrors.push(err151);
 }
 errors++;
 }
-}
-else {
-const err152 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+var _valid19 = _errs170 === errors;
+valid28 = valid28 || _valid19;
+if(!valid28){
+const _errs172 = errors;
+if((typeof data45 == "number") && (isFinite(data45))){
+if(data45 < 0 || isNaN(data45)){
+const err152 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -2253,11 +2219,9 @@ vErrors.push(err152);
 }
 errors++;
 }
-var _valid21 = _errs170 === errors;
-valid30 = valid30 || _valid21;
 }
-if(!valid30){
-const err153 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err153 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -2266,26 +2230,11 @@ vErrors.push(err153);
 }
 errors++;
 }
-else {
-errors = _errs167;
-if(vErrors !== null){
-if(_errs167){
-vErrors.length = _errs167;
+var _valid19 = _errs172 === errors;
+valid28 = valid28 || _valid19;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.idleTimeout !== undefined){
-let data41 = data.idleTimeout;
-const _errs173 = errors;
-let valid31 = false;
-const _errs174 = errors;
-if(typeof data41 === "string"){
-if(!pattern6.test(data41)){
-const err154 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!valid28){
+const err154 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -2294,9 +2243,26 @@ vErrors.push(err154);
 }
 errors++;
 }
+else {
+errors = _errs169;
+if(vErrors !== null){
+if(_errs169){
+vErrors.length = _errs169;
 }
 else {
-const err155 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data.requestTimeout !== undefined){
+let data46 = data.requestTimeout;
+const _errs175 = errors;
+let valid29 = false;
+const _errs176 = errors;
+if(typeof data46 === "string"){
+if(!pattern7.test(data46)){
+const err155 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -2305,13 +2271,9 @@ vErrors.push(err155);
 }
 errors++;
 }
-var _valid22 = _errs174 === errors;
-valid31 = valid31 || _valid22;
-if(!valid31){
-const _errs176 = errors;
-if((typeof data41 == "number") && (isFinite(data41))){
-if(data41 < 0 || isNaN(data41)){
-const err156 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err156 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -2320,9 +2282,13 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-else {
-const err157 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+var _valid20 = _errs176 === errors;
+valid29 = valid29 || _valid20;
+if(!valid29){
+const _errs178 = errors;
+if((typeof data46 == "number") && (isFinite(data46))){
+if(data46 < 0 || isNaN(data46)){
+const err157 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2331,11 +2297,9 @@ vErrors.push(err157);
 }
 errors++;
 }
-var _valid22 = _errs176 === errors;
-valid31 = valid31 || _valid22;
 }
-if(!valid31){
-const err158 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err158 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2344,25 +2308,11 @@ vErrors.push(err158);
 }
 errors++;
 }
-else {
-errors = _errs173;
-if(vErrors !== null){
-if(_errs173){
-vErrors.length = _errs173;
+var _valid20 = _errs178 === errors;
+valid29 = valid29 || _valid20;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.maxConnections !== undefined){
-let data42 = data.maxConnections;
-const _errs179 = errors;
-let valid32 = false;
-const _errs180 = errors;
-if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-const err159 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid29){
+const err159 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2371,9 +2321,26 @@ vErrors.push(err159);
 }
 errors++;
 }
-if((typeof data42 == "number") && (isFinite(data42))){
-if(data42 > 1000000 || isNaN(data42)){
-const err160 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+else {
+errors = _errs175;
+if(vErrors !== null){
+if(_errs175){
+vErrors.length = _errs175;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.sendTimeout !== undefined){
+let data47 = data.sendTimeout;
+const _errs181 = errors;
+let valid30 = false;
+const _errs182 = errors;
+if(typeof data47 === "string"){
+if(!pattern7.test(data47)){
+const err160 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2382,8 +2349,9 @@ vErrors.push(err160);
 }
 errors++;
 }
-if(data42 < 0 || isNaN(data42)){
-const err161 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err161 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2392,14 +2360,13 @@ vErrors.push(err161);
 }
 errors++;
 }
-}
-var _valid23 = _errs180 === errors;
-valid32 = valid32 || _valid23;
-if(!valid32){
-const _errs182 = errors;
-if(typeof data42 === "string"){
-if(!pattern13.test(data42)){
-const err162 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+var _valid21 = _errs182 === errors;
+valid30 = valid30 || _valid21;
+if(!valid30){
+const _errs184 = errors;
+if((typeof data47 == "number") && (isFinite(data47))){
+if(data47 < 0 || isNaN(data47)){
+const err162 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2410,7 +2377,7 @@ errors++;
 }
 }
 else {
-const err163 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err163 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2419,11 +2386,11 @@ vErrors.push(err163);
 }
 errors++;
 }
-var _valid23 = _errs182 === errors;
-valid32 = valid32 || _valid23;
+var _valid21 = _errs184 === errors;
+valid30 = valid30 || _valid21;
 }
-if(!valid32){
-const err164 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!valid30){
+const err164 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2433,10 +2400,10 @@ vErrors.push(err164);
 errors++;
 }
 else {
-errors = _errs179;
+errors = _errs181;
 if(vErrors !== null){
-if(_errs179){
-vErrors.length = _errs179;
+if(_errs181){
+vErrors.length = _errs181;
 }
 else {
 vErrors = null;
@@ -2444,13 +2411,14 @@ vErrors = null;
 }
 }
 }
-if(data.workers !== undefined){
-let data43 = data.workers;
-const _errs185 = errors;
-let valid33 = false;
-const _errs186 = errors;
-if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
-const err165 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.idleTimeout !== undefined){
+let data48 = data.idleTimeout;
+const _errs187 = errors;
+let valid31 = false;
+const _errs188 = errors;
+if(typeof data48 === "string"){
+if(!pattern7.test(data48)){
+const err165 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2459,9 +2427,9 @@ vErrors.push(err165);
 }
 errors++;
 }
-if((typeof data43 == "number") && (isFinite(data43))){
-if(data43 > 256 || isNaN(data43)){
-const err166 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
+}
+else {
+const err166 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2470,8 +2438,13 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(data43 < 1 || isNaN(data43)){
-const err167 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+var _valid22 = _errs188 === errors;
+valid31 = valid31 || _valid22;
+if(!valid31){
+const _errs190 = errors;
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 < 0 || isNaN(data48)){
+const err167 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2481,13 +2454,8 @@ vErrors.push(err167);
 errors++;
 }
 }
-var _valid24 = _errs186 === errors;
-valid33 = valid33 || _valid24;
-if(!valid33){
-const _errs188 = errors;
-if(typeof data43 === "string"){
-if(!pattern33.test(data43)){
-const err168 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+else {
+const err168 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2496,9 +2464,11 @@ vErrors.push(err168);
 }
 errors++;
 }
+var _valid22 = _errs190 === errors;
+valid31 = valid31 || _valid22;
 }
-else {
-const err169 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid31){
+const err169 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2507,11 +2477,25 @@ vErrors.push(err169);
 }
 errors++;
 }
-var _valid24 = _errs188 === errors;
-valid33 = valid33 || _valid24;
+else {
+errors = _errs187;
+if(vErrors !== null){
+if(_errs187){
+vErrors.length = _errs187;
 }
-if(!valid33){
-const err170 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.maxConnections !== undefined){
+let data49 = data.maxConnections;
+const _errs193 = errors;
+let valid32 = false;
+const _errs194 = errors;
+if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){
+const err170 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2520,22 +2504,9 @@ vErrors.push(err170);
 }
 errors++;
 }
-else {
-errors = _errs185;
-if(vErrors !== null){
-if(_errs185){
-vErrors.length = _errs185;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.logLevel !== undefined){
-let data44 = data.logLevel;
-if(typeof data44 !== "string"){
-const err171 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data49 == "number") && (isFinite(data49))){
+if(data49 > 1000000 || isNaN(data49)){
+const err171 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2544,8 +2515,8 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(!(((((((data44 === "fatal") || (data44 === "error")) || (data44 === "warn")) || (data44 === "info")) || (data44 === "debug")) || (data44 === "trace")) || (data44 === "silent"))){
-const err172 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(data49 < 0 || isNaN(data49)){
+const err172 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2555,14 +2526,200 @@ vErrors.push(err172);
 errors++;
 }
 }
-}
-else {
-const err173 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid23 = _errs194 === errors;
+valid32 = valid32 || _valid23;
+if(!valid32){
+const _errs196 = errors;
+if(typeof data49 === "string"){
+if(!pattern14.test(data49)){
+const err173 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err173];
 }
 else {
 vErrors.push(err173);
+}
+errors++;
+}
+}
+else {
+const err174 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+var _valid23 = _errs196 === errors;
+valid32 = valid32 || _valid23;
+}
+if(!valid32){
+const err175 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+else {
+errors = _errs193;
+if(vErrors !== null){
+if(_errs193){
+vErrors.length = _errs193;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.tlsCert !== undefined){
+if(typeof data.tlsCert !== "string"){
+const err176 = {instancePath:instancePath+"/tlsCert",schemaPath:"#/properties/tlsCert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+}
+if(data.tlsKey !== undefined){
+if(typeof data.tlsKey !== "string"){
+const err177 = {instancePath:instancePath+"/tlsKey",schemaPath:"#/properties/tlsKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+if(data.workers !== undefined){
+let data52 = data.workers;
+const _errs203 = errors;
+let valid33 = false;
+const _errs204 = errors;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err178 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+if((typeof data52 == "number") && (isFinite(data52))){
+if(data52 > 256 || isNaN(data52)){
+const err179 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+if(data52 < 1 || isNaN(data52)){
+const err180 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+}
+var _valid24 = _errs204 === errors;
+valid33 = valid33 || _valid24;
+if(!valid33){
+const _errs206 = errors;
+if(typeof data52 === "string"){
+if(!pattern34.test(data52)){
+const err181 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+var _valid24 = _errs206 === errors;
+valid33 = valid33 || _valid24;
+}
+if(!valid33){
+const err183 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+else {
+errors = _errs203;
+if(vErrors !== null){
+if(_errs203){
+vErrors.length = _errs203;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.logLevel !== undefined){
+let data53 = data.logLevel;
+if(typeof data53 !== "string"){
+const err184 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+if(!(((((((data53 === "fatal") || (data53 === "error")) || (data53 === "warn")) || (data53 === "info")) || (data53 === "debug")) || (data53 === "trace")) || (data53 === "silent"))){
+const err185 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+}
+}
+else {
+const err186 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
 }
 errors++;
 }

@@ -1,6 +1,7 @@
 /**
  * Active health checks: every backend is probed on its own schedule (all on one timer, see `CheckScheduler`), by
- * HTTP (GET a path, expect a status range) or by a bare TCP connect, and a rise/fall state machine with HAProxy's
+ * HTTP (GET a path, expect a status range), by gRPC (`grpc.health.v1.Health/Check` over HTTP/2, see grpc.ts) or by
+ * a bare TCP connect, and a rise/fall state machine with HAProxy's
  * semantics decides when it goes out of rotation and when it comes back. The verdict reaches the pool through
  * `Pool.setHealth(id, up, 'failing-checks')` and nothing else; strategies never hear of health checks (STYLE.md,
  * "A strategy only picks").
@@ -19,11 +20,13 @@ import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BackendHealthSpec } from '../discovery/source.js';
+import type { TlsMaterial } from '../tls/material.js';
+import { grpcProbe } from './grpc.js';
 
 /** `--health-*` settings after loading (durations in ms); a backend file's `health` block overrides them. */
 export interface HealthDefaults {
   /** `auto` = http when a path is set, else tcp. */
-  readonly mode: 'auto' | 'http' | 'tcp' | 'off';
+  readonly mode: 'auto' | 'http' | 'tcp' | 'grpc' | 'off';
   /** `undefined` when no path is set. */
   readonly path: string | undefined;
   /** Accepted HTTP statuses, inclusive. */
@@ -34,13 +37,17 @@ export interface HealthDefaults {
   readonly fall: number;
   /** State of a new backend before its checks have decided. */
   readonly initial: 'healthy' | 'unhealthy';
+  /** The service a gRPC check asks about; '' = the server as a whole. */
+  readonly grpcService: string;
 }
 
 /** The settings one backend is checked with: the defaults, overridden field by field by its `health` block. */
 export interface CheckSettings {
-  readonly mode: 'http' | 'tcp' | 'off';
+  readonly mode: 'http' | 'tcp' | 'grpc' | 'off';
   /** The path an HTTP check GETs (`/` when none was given). */
   readonly path: string;
+  /** The service a gRPC check asks `grpc.health.v1.Health/Check` about ('' = the whole server). */
+  readonly service: string;
   readonly status: readonly [number, number];
   readonly intervalMs: number;
   readonly timeoutMs: number;
@@ -55,11 +62,12 @@ export interface CheckSettings {
  */
 export function resolveSettings(defaults: HealthDefaults, block: BackendHealthSpec | undefined): CheckSettings {
   const path = block?.path ?? defaults.path;
-  let mode = block?.mode ?? (block?.path !== undefined ? 'http' : defaults.mode);
+  let mode = block?.mode ?? (block?.path !== undefined ? 'http' : block?.service !== undefined ? 'grpc' : defaults.mode);
   if (mode === 'auto') mode = path !== undefined ? 'http' : 'tcp';
   return {
     mode,
     path: path ?? '/',
+    service: block?.service ?? defaults.grpcService ?? '',
     status: block?.status ?? defaults.status,
     intervalMs: block?.intervalMs ?? defaults.intervalMs,
     timeoutMs: block?.timeoutMs ?? defaults.timeoutMs,
@@ -111,8 +119,11 @@ export interface ProbeSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
-/** Runs one probe; never rejects. Aborting `signal` settles it as failed and frees its socket. */
-export type Probe = (url: string, settings: CheckSettings, signal: ProbeSignal) => Promise<CheckResult>;
+/**
+ * Runs one probe; never rejects. Aborting `signal` settles it as failed and frees its socket. `tls` is the
+ * backend's TLS material when its url is https: checks verify exactly as traffic does.
+ */
+export type Probe = (url: string, settings: CheckSettings, signal: ProbeSignal, tls?: TlsMaterial) => Promise<CheckResult>;
 
 /**
  * The abort signal a checker gives each probe: an `AbortController` does the same but allocates an EventTarget
@@ -139,7 +150,7 @@ class ProbeAbort implements ProbeSignal {
 }
 
 /** The real probe: HTTP GET or TCP connect to the backend's origin, on a connection of its own. */
-export const probe: Probe = (url, settings, signal) =>
+export const probe: Probe = (url, settings, signal, tls) =>
   new Promise<CheckResult>((resolve) => {
     const origin = new URL(url);
     let settled = false;
@@ -157,7 +168,12 @@ export const probe: Probe = (url, settings, signal) =>
     signal.addEventListener('abort', onAbort);
     if (signal.aborted) { onAbort(); return; }
     const failed = (err: NodeJS.ErrnoException): void => finish({ ok: false, reason: err.code ?? err.message });
+    if (tls?.error !== undefined && settings.mode !== 'tcp') { finish({ ok: false, reason: `TLS material: ${tls.error}` }); return; }
 
+    if (settings.mode === 'grpc') {
+      grpcProbe(origin, settings.service, tls?.options, finish, (c) => (cleanup = c), signal);
+      return;
+    }
     if (settings.mode === 'tcp') {
       // `URL.hostname` keeps an IPv6 address's brackets; net.connect wants it bare.
       const host = origin.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -179,6 +195,8 @@ export const probe: Probe = (url, settings, signal) =>
       // Its own socket: never a traffic keep-alive socket, never queued behind traffic (see the header comment).
       agent: false,
       headers: { 'user-agent': 'bulb-health-check', accept: '*/*', connection: 'close' },
+      // The traffic's CA, SNI and client certificate; ignored by http.
+      ...tls?.options,
     });
     const responded = (res: http.IncomingMessage): void => {
       res.resume();
@@ -227,6 +245,8 @@ export interface CheckerOptions {
   readonly rand?: () => number;
   /** Called after every probe, synchronously; the manager applies and logs state changes. */
   readonly onResult: (report: CheckReport) => void;
+  /** The backend's current TLS material (it may be reloaded between probes). */
+  readonly tls?: (() => TlsMaterial | undefined) | undefined;
 }
 
 /**
@@ -264,7 +284,7 @@ export class ActiveChecker {
    * restarts at once when what is probed changed, otherwise on the next tick of the new interval.
    */
   update(url: string, settings: CheckSettings): void {
-    const target = url !== this.url || settings.mode !== this.settings.mode || settings.path !== this.settings.path;
+    const target = url !== this.url || settings.mode !== this.settings.mode || settings.path !== this.settings.path || settings.service !== this.settings.service;
     this.url = url;
     this.settings = settings;
     if (this.stopped) return;
@@ -294,7 +314,7 @@ export class ActiveChecker {
     const started = performance.now();
     const abort = new ProbeAbort();
     this.abort = abort;
-    const result = await (this.opts.probe ?? probe)(this.url, this.settings, abort);
+    const result = await (this.opts.probe ?? probe)(this.url, this.settings, abort, this.opts.tls?.());
     if (this.stopped || generation !== this.generation) return;
     this.abort = undefined;
     const next = nextHealth(this.state, result.ok, this.settings);

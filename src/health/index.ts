@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Backend } from '../pool/backend.js';
 import type { Pool, PoolEvent } from '../pool/pool.js';
 import { ActiveChecker, resolveSettings, type CheckReport, type CheckSettings, type HealthDefaults, type Probe } from './active.js';
+import type { TlsMaterial } from '../tls/material.js';
 import { OutlierDetector, type HealthLog, type OutlierSettings } from './passive.js';
 
 export type { HealthDefaults } from './active.js';
@@ -22,6 +23,8 @@ export interface HealthManagerOptions {
   readonly log: HealthLog;
   /** Told of every outlier ejection (metrics). */
   readonly onEjected?: (backend: Backend) => void;
+  /** The TLS material of an https backend (the pool's, so checks verify as traffic does). */
+  readonly tls?: (backend: Backend) => TlsMaterial | undefined;
   /** Tests only: a fake probe and fixed jitter. */
   readonly probe?: Probe;
   readonly rand?: () => number;
@@ -133,9 +136,11 @@ export class HealthManager {
   private newChecker(w: Watched, initiallyHealthy: boolean): ActiveChecker {
     // A plain literal, not conditional spreads: V8 gives each object built by spreading its own hidden class
     // (~150 bytes), one per backend.
+    const tls = this.opts.tls;
     return new ActiveChecker(w.url, w.settings, initiallyHealthy, {
       probe: this.opts.probe,
       rand: this.opts.rand,
+      tls: tls && (() => (w.backend.url.startsWith('https:') ? tls(w.backend) : undefined)),
       onResult: (r: CheckReport) => {
         if (this.stopped || this.watched.get(w.backend.id) !== w) return;
         if (r.result.ok) this.outliers.checkPassed(w.backend);

@@ -18,6 +18,8 @@ export class Backend {
   /** The current declaration; replaced (never mutated) on update. */
   spec: BackendSpec;
   state: BackendState = 'active';
+  /** While draining: when its in-flight requests are cut (epoch ms), for the data plane (see `TargetSnapshot.cutAt`). */
+  cutAt: number | undefined = undefined;
   /**
    * Health has two independent causes, each set only through `Pool.setHealth`: active checks failing
    * (`checksFailing`, cleared when `rise` checks pass) and outlier ejection (`ejectedUntil`, epoch ms, cleared by

@@ -2,6 +2,7 @@ import type { BackendSpec } from '../discovery/source.js';
 import { Backend, type Outcome } from './backend.js';
 import { LoadSlots } from './load-slots.js';
 import type { PoolSnapshot, TargetSnapshot } from './snapshot.js';
+import type { TlsMaterial } from '../tls/material.js';
 
 /** Why a backend is unhealthy: active checks failing, or ejected by outlier detection. */
 export type HealthCause = 'failing-checks' | 'ejected';
@@ -23,6 +24,11 @@ export interface PoolOptions {
   readonly panicThresholdPercent?: number;
   /** Default slow-start ramp for new and recovered backends, ms (a backend file's `slowStart` overrides). 0 = off. */
   readonly slowStartMs?: number;
+  /**
+   * The TLS material an https backend is reached with (see src/tls/), put into every snapshot; absent: the data
+   * plane's defaults (Node's trust store, verification on).
+   */
+  readonly tls?: (spec: BackendSpec) => TlsMaterial | undefined;
 }
 
 /** How often ramping weights are recomputed during slow start. */
@@ -87,10 +93,26 @@ export class Pool {
     if (this.snapshotCache !== undefined) return this.snapshotCache;
     const targets: TargetSnapshot[] = [];
     for (const b of this.backends.values()) {
-      targets.push({ id: b.id, url: b.spec.url, weight: b.weight, maxConnections: b.spec.maxConnections, slot: b.slot, routable: this.routableSet.has(b) });
+      const tls = this.opts.tls !== undefined && b.spec.url.startsWith('https:') ? this.opts.tls(b.spec) : undefined;
+      targets.push({
+        id: b.id,
+        url: b.spec.url,
+        weight: b.weight,
+        maxConnections: b.spec.maxConnections,
+        slot: b.slot,
+        routable: this.routableSet.has(b),
+        tls,
+        ...(b.cutAt !== undefined && { cutAt: b.cutAt }),
+      });
     }
     this.snapshotCache = { version: ++this.version, targets };
     return this.snapshotCache;
+  }
+
+  /** Something a snapshot carries changed outside the pool (reloaded TLS material): send a new one. */
+  refresh(): void {
+    this.snapshotCache = undefined;
+    this.changeListener?.();
   }
 
   /** Backends that may receive new requests (see `rebuild`), in a stable order (insertion). Same object until the pool changes. */
@@ -137,6 +159,7 @@ export class Pool {
     backend.spec = spec;
     if (backend.state === 'draining') {
       backend.state = 'active';
+      backend.cutAt = undefined;
       clearTimeout(this.drainTimers.get(spec.id));
       this.drainTimers.delete(spec.id);
     }
@@ -153,6 +176,8 @@ export class Pool {
     const backend = this.backends.get(id);
     if (!backend || backend.state === 'draining') return;
     backend.state = 'draining';
+    // The pool itself never reads the clock for decisions; this is only passed on, for workers to cut at.
+    backend.cutAt = Date.now() + this.opts.drainTimeoutMs;
     this.rebuild();
     this.emit({ kind: 'draining', backend });
     if (backend.inflight === 0) {

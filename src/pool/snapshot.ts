@@ -14,7 +14,17 @@ export interface TargetSnapshot {
   readonly slot: number;
   /** Takes new requests (the pool's one eligibility rule, decided by the controller). */
   readonly routable: boolean;
+  /**
+   * Draining: when (epoch ms) whatever is still in flight to it gets cut (the drain timeout). A worker uses it
+   * when the backend leaves the snapshot: before this moment its requests are let finish (they raced the
+   * removal), from it on they are cut.
+   */
+  readonly cutAt?: number;
+  /** How an https backend is reached (CA, SNI, client certificate); a new `version` means new connections use new material. */
+  readonly tls: TlsMaterial | undefined;
 }
+
+import type { TlsMaterial } from '../tls/material.js';
 
 export interface PoolSnapshot {
   /** Increases with every snapshot; a data plane acknowledges the versions it has applied. */

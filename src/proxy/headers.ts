@@ -45,6 +45,11 @@ export function prepareRequestHeaders(req: IncomingMessage, isUpgrade: boolean):
   return { clientWantsClose };
 }
 
+/** undici gives raw header bytes (latin1, as HTTP/1.1 is); the HTTP/2 upstream gives strings already. */
+function latin1(v: Buffer | string): string {
+  return typeof v === 'string' ? v : v.toString('latin1');
+}
+
 /** Response headers bulb never forwards: the hop-by-hop ones, and `Transfer-Encoding`, which Node sets itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
 /** Their lengths: a name of any other length is forwarded without being lower-cased and looked up. */
@@ -57,16 +62,16 @@ const NOT_FORWARDED_LENGTHS = new Set([...NOT_FORWARDED].map((n) => n.length));
  * dropped as in `prepareResponseHeaders`, and `Transfer-Encoding` left to Node, which frames the body itself
  * (chunked or not, by the client's HTTP version). Runs once per response, so most names skip the lower-casing.
  */
-export function responseHeaderList(raw: readonly Buffer[], clientWantsClose: boolean): string[] {
+export function responseHeaderList(raw: readonly (Buffer | string)[], clientWantsClose: boolean): string[] {
   const out: string[] = [];
   let named: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i].toString('latin1');
+    const name = latin1(raw[i]);
     if (NOT_FORWARDED_LENGTHS.has(name.length)) {
       const lower = name.toLowerCase();
       if (NOT_FORWARDED.has(lower)) {
         if (lower === 'connection') {
-          for (const token of raw[i + 1].toString('latin1').split(',')) {
+          for (const token of latin1(raw[i + 1]).split(',')) {
             const t = token.trim().toLowerCase();
             if (t && t !== 'close' && t !== 'keep-alive') (named ??= []).push(t);
           }
@@ -74,7 +79,7 @@ export function responseHeaderList(raw: readonly Buffer[], clientWantsClose: boo
         continue;
       }
     }
-    out.push(name, raw[i + 1].toString('latin1'));
+    out.push(name, latin1(raw[i + 1]));
   }
   // Rare: a backend naming its own extra hop-by-hop headers in `Connection`.
   if (named !== undefined) {

@@ -8,8 +8,11 @@ import type { DataPool } from '../dataplane/data-pool.js';
 import type { Target } from '../dataplane/target.js';
 import type { Reporter } from '../pool/snapshot.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
+import type { IncomingHttpHeaders as H2IncomingHeaders, ServerHttp2Stream } from 'node:http2';
+import { StreamForwarder } from './h2-streams.js';
 import { prepareRequestHeaders, responseHeaderList } from './headers.js';
 import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
+import { tlsReason } from '../tls/material.js';
 
 export interface ProxyOptions {
   readonly pool: DataPool;
@@ -47,6 +50,19 @@ function reply(res: ServerResponse, status: keyof typeof BODIES): void {
   const body = BODIES[status];
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** What a strategy sees of an HTTP/1.1 request. */
+function pickRequestOf(req: IncomingMessage): PickRequest {
+  return { clientIp: req.socket?.remoteAddress ?? '', method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
+}
+
+/** What the retry decision reads of an exchange (HTTP/1.1 or an HTTP/2 stream). */
+export interface RetryState {
+  readonly tried: readonly Target[];
+  readonly method: string;
+  readonly replayable: boolean;
+  readonly current: { readonly backend: Target } | undefined;
 }
 
 /** One client request, across its attempts. */
@@ -107,7 +123,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     else this.abort = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[], resume: () => void, statusText: string): boolean {
     // 1xx informational responses are the backend's business; Node answers `Expect` itself.
     if (statusCode < 200) return true;
     this.backend.responded(this.started);
@@ -130,8 +146,19 @@ class Attempt implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(): void {
-    if (!this.discard) this.ex.res.end();
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    if (this.discard) return;
+    // An HTTP/2 backend's trailers (gRPC's grpc-status among them) go on in a chunked HTTP/1.1 response.
+    if (trailers !== null && trailers.length > 0) {
+      const list: [string, string][] = [];
+      for (let i = 0; i + 1 < trailers.length; i += 2) list.push([String(trailers[i]), String(trailers[i + 1])]);
+      try {
+        this.ex.res.addTrailers(list);
+      } catch {
+        // A trailer Node refuses (invalid characters) is dropped rather than failing a complete response.
+      }
+    }
+    this.ex.res.end();
   }
 
   onError(err: Error): void {
@@ -142,7 +169,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 /** The request path: picks, attempts, retries and responses. Not exported; `Proxy` is the interface. */
 class Forwarder {
   readonly budget: RetryBudget;
-  private readonly writeAccessLog: ((r: AccessRecord) => void) | undefined;
+  readonly writeAccessLog: ((r: AccessRecord) => void) | undefined;
 
   constructor(readonly opts: ProxyOptions) {
     this.budget = new RetryBudget({ percent: opts.retryBudgetPercent });
@@ -239,17 +266,11 @@ class Forwarder {
     });
   }
 
-  pick(req: IncomingMessage, tried: readonly Target[]): Target | undefined {
+  pick(pickReq: PickRequest, tried: readonly Target[]): Target | undefined {
     let candidates = this.opts.pool.routable;
     // Retries are rare, so filtering (and the strategy rebuilding anything it caches per array) is affordable.
     if (tried.length > 0) candidates = candidates.filter((b) => !tried.includes(b));
     if (candidates.length === 0) return undefined;
-    const pickReq: PickRequest = {
-      clientIp: req.socket?.remoteAddress ?? '',
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      headers: req.headers,
-    };
     let chosen: Candidate | undefined;
     try {
       chosen = this.opts.strategy.pick(candidates, pickReq);
@@ -280,7 +301,7 @@ class Forwarder {
   }
 
   /** Whether to retry after `failure`: the rules in retry.ts, attempts left, another backend, and budget. */
-  private retry(ex: Exchange, failure: Failure): boolean {
+  retry(ex: RetryState, failure: Failure): boolean {
     if (ex.tried.length > this.opts.retries) return false;
     if (!isRetryable(ex.method, ex.replayable, failure)) return false;
     if (!this.opts.pool.routable.some((b) => !ex.tried.includes(b))) return false;
@@ -301,7 +322,7 @@ class Forwarder {
    * Picks a target and claims a place on it. A target at its `maxConnections` (other workers may have taken the
    * last place since the snapshot) is skipped and the strategy asked again, without it.
    */
-  claim(req: IncomingMessage, tried: readonly Target[]): { target: Target; started: number } | undefined {
+  claim(req: PickRequest, tried: readonly Target[]): { target: Target; started: number } | undefined {
     let skip = tried;
     for (;;) {
       const target = this.pick(req, skip);
@@ -314,7 +335,7 @@ class Forwarder {
 
   private attempt(ex: Exchange): void {
     const req = ex.req;
-    const claimed = this.claim(req, ex.tried);
+    const claimed = this.claim(pickRequestOf(req), ex.tried);
     if (!claimed) {
       ex.current = undefined;
       reply(ex.res, 503);
@@ -341,7 +362,7 @@ class Forwarder {
   }
 
   /** Response headers from the backend: retry a 503 if allowed, else start the client's response. */
-  onResponse(attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): void {
+  onResponse(attempt: Attempt, status: number, rawHeaders: Buffer[] | string[], statusText: string): void {
     const ex = attempt.ex;
     if (ex.clientGone || ex.current !== attempt) {
       attempt.discard = true;
@@ -389,7 +410,15 @@ class Forwarder {
       this.attempt(ex);
       return;
     }
-    this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
+    const tls = tlsReason(code);
+    if (tls !== undefined) {
+      // Never retried elsewhere and never tried in plaintext: a certificate that does not verify is an answer.
+      this.opts.log.warn({ backend: backend.id, error: code, reason: tls, ...(code === 'BULB_TLS_MATERIAL' && { detail: err.message }) }, 'backend TLS failed; answering 502');
+    } else if (code === 'ECONNRESET' && backend.url.startsWith('https:') && backend.tls?.options?.cert === undefined) {
+      // TLS 1.3 finishes the client's handshake before the server has checked for a client certificate, so a
+      // backend requiring one can only reset the connection after the request is sent.
+      this.opts.log.warn({ backend: backend.id, error: code, reason: 'the https backend reset the connection; it may require a client certificate (tls.cert and tls.key)' }, 'backend failed before responding');
+    } else this.opts.log.warn({ backend: backend.id, error: code }, 'backend failed before responding');
     reply(res, 502);
   }
 
@@ -439,10 +468,12 @@ function onResponseClose(this: ServerResponse): void {
  */
 export class Proxy {
   private readonly forwarder: Forwarder;
+  private readonly streams: StreamForwarder;
   private readonly server: httpProxy;
 
   constructor(opts: ProxyOptions) {
     this.forwarder = new Forwarder(opts);
+    this.streams = new StreamForwarder(this.forwarder);
     this.server = httpProxy.createProxyServer({ xfwd: false, changeOrigin: false, ws: true });
     // Every error path has a handler: http-proxy emits 'error' when no per-call callback applies.
     this.server.on('error', (err: Error) => opts.log.debug({ err: errorCode(err) }, 'proxy error after response'));
@@ -451,6 +482,11 @@ export class Proxy {
   /** The traffic server's 'request' handler. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.forwarder.handleRequest(req, res);
+  };
+
+  /** The HTTP/2 server's 'stream' handler: one exchange per stream. */
+  readonly handleStream = (stream: ServerHttp2Stream, headers: H2IncomingHeaders): void => {
+    this.streams.handleStream(stream, headers);
   };
 
   /** Node's request timeout fired while this response's request was still arriving (server.ts `clientError`). */
@@ -464,7 +500,7 @@ export class Proxy {
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     prepareRequestHeaders(req, true);
-    const claimed = this.forwarder.claim(req, []);
+    const claimed = this.forwarder.claim(pickRequestOf(req), []);
     if (!claimed) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 21\r\n\r\nno backend available\n');
       return;
@@ -483,9 +519,21 @@ export class Proxy {
       backend.tunnels.delete(socket);
       done({});
     });
-    // No keep-alive agent: an upgraded socket leaves the pool for good.
-    this.server.ws(req, socket, head, { target: backend.url }, (err: Error) => {
-      done({ error: errorCode(err) });
+    const tlsError = backend.tls?.error;
+    if (tlsError !== undefined) {
+      this.forwarder.opts.log.warn({ backend: backend.id, error: 'BULB_TLS_MATERIAL', reason: tlsReason('BULB_TLS_MATERIAL'), detail: tlsError }, 'backend TLS failed; answering 502');
+      done({ error: 'BULB_TLS_MATERIAL' });
+      socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
+      return;
+    }
+    // No keep-alive agent: an upgraded socket leaves the pool for good. An https backend's agent only carries its
+    // TLS material (keepAlive off).
+    const agent = backend.upgradeAgent;
+    this.server.ws(req, socket, head, { target: backend.url, ...(agent && { agent }) }, (err: Error) => {
+      const code = errorCode(err);
+      const reason = tlsReason(code);
+      if (reason !== undefined) this.forwarder.opts.log.warn({ backend: backend.id, error: code, reason }, 'backend TLS failed; answering 502');
+      done({ error: code });
       if (socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n');
       else socket.destroy();
     });

@@ -3,8 +3,11 @@ import type { IncomingMessage } from 'node:http';
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** The connection was never established: the request provably did not reach the application. */
-const NEVER_REACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+/**
+ * The request provably did not reach the application: the connection was never established, or an HTTP/2
+ * backend refused the stream (REFUSED_STREAM, or a GOAWAY below its id: RFC 9113 §8.7, "not processed").
+ */
+const NEVER_REACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'H2_REFUSED_STREAM']);
 
 /** The connection broke before any response byte: the application may or may not have acted on it. */
 const BROKE_BEFORE_RESPONSE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);

@@ -1,7 +1,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type ServerHttp2Session } from 'node:http2';
+import https from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../log.js';
 import type { Proxy } from './proxy.js';
+import { readTlsFiles, watchTlsFiles } from './tls.js';
 
 export interface TrafficServerOptions {
   readonly proxy: Proxy;
@@ -15,6 +20,8 @@ export interface TrafficServerOptions {
   readonly maxConnections: number;
   /** True once shutdown began: responses then carry `Connection: close`. */
   readonly draining: () => boolean;
+  /** Serve TLS (ALPN h2 and http/1.1) with these files, re-read when they change. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly log: Logger };
 }
 
 /**
@@ -79,32 +86,41 @@ const kResponse = Symbol('bulb.response');
 type TrackedSocket = Socket & { [kResponse]?: ServerResponse };
 
 /** The listener clients talk to: HTTP/1.1 requests go to the proxy, WebSocket upgrades to its tunnel. */
-export function createTrafficServer(opts: TrafficServerOptions): http.Server {
+export function createTrafficServer(opts: TrafficServerOptions): http.Server | https.Server {
   const { proxy } = opts;
   const checkEvery = Math.min(opts.headerTimeoutMs, opts.requestTimeoutMs > 0 ? opts.requestTimeoutMs : Infinity);
-  const server = http.createServer(
-    {
-      // Node closes (destroys) a keep-alive connection idle this long after its last response.
-      keepAliveTimeout: opts.idleTimeoutMs,
-      // Slowloris: Node's headersTimeout counts from the first byte of a request head (from the connection's
-      // start for the first request, from the next request's first byte on a keep-alive connection) however
-      // the bytes trickle in, and requestTimeout likewise for head + body. Both end in `clientError` below.
-      // Node only checks every connectionsCheckingInterval (30 s by default), so check often enough for the
-      // limits to mean something.
-      headersTimeout: opts.headerTimeoutMs,
-      requestTimeout: opts.requestTimeoutMs,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(checkEvery / 4))),
-      shouldUpgradeCallback: isWebSocketUpgrade,
-    },
-    (req, res) => {
-      // Remembered so a request timeout can still answer through the proxy (a 408 the proxy knows about).
-      (req.socket as TrackedSocket)[kResponse] = res;
-      // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
-      // sending more requests down a connection that is about to go.
-      if (opts.draining()) req.headers.connection = 'close';
-      proxy.handleRequest(req, res);
-    },
-  );
+  const serverOptions: http.ServerOptions = {
+    // Node closes (destroys) a keep-alive connection idle this long after its last response.
+    keepAliveTimeout: opts.idleTimeoutMs,
+    // Slowloris: Node's headersTimeout counts from the first byte of a request head (from the connection's
+    // start for the first request, from the next request's first byte on a keep-alive connection) however
+    // the bytes trickle in, and requestTimeout likewise for head + body. Both end in `clientError` below.
+    // Node only checks every connectionsCheckingInterval (30 s by default), so check often enough for the
+    // limits to mean something.
+    headersTimeout: opts.headerTimeoutMs,
+    requestTimeout: opts.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(checkEvery / 4))),
+    shouldUpgradeCallback: isWebSocketUpgrade,
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // Remembered so a request timeout can still answer through the proxy (a 408 the proxy knows about).
+    (req.socket as TrackedSocket)[kResponse] = res;
+    // While draining, answer and close, so keep-alive clients reconnect (to another replica) instead of
+    // sending more requests down a connection that is about to go.
+    if (opts.draining()) req.headers.connection = 'close';
+    proxy.handleRequest(req, res);
+  };
+  let server: http.Server | https.Server;
+  if (opts.tls !== undefined) {
+    const { certFile, keyFile, log } = opts.tls;
+    const { cert, key } = readTlsFiles(certFile, keyFile);
+    // ALPN: h2 first, as browsers, curl and gRPC clients expect; clients without ALPN get HTTP/1.1.
+    // A handshake that never completes is a slowloris too: it gets the header timeout.
+    const secure = https.createServer({ ...serverOptions, cert, key, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: opts.headerTimeoutMs }, onRequest);
+    const stop = watchTlsFiles(secure, certFile, keyFile, log);
+    secure.once('close', stop);
+    server = secure;
+  } else server = http.createServer(serverOptions, onRequest);
   // Past the limit Node closes new connections at once: refused fast rather than queued without bound.
   if (opts.maxConnections > 0) server.maxConnections = opts.maxConnections;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -132,4 +148,122 @@ export function createTrafficServer(opts: TrafficServerOptions): http.Server {
     answerAndClose(socket, `HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   return server;
+}
+
+/** The HTTP/2 connection preface (RFC 9113 §3.4): a client with prior knowledge opens with these 24 bytes. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * Streams one HTTP/2 client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS): nginx's
+ * `http2_max_concurrent_streams` default. A gRPC client queues calls beyond it on its side.
+ */
+export const MAX_CONCURRENT_STREAMS = 128;
+
+/** The HTTP/2 side of the traffic listener: its open client connections, for draining and shutdown. */
+export interface Http2Side {
+  /** Open HTTP/2 client connections. */
+  readonly sessions: ReadonlySet<ServerHttp2Session>;
+  /** GOAWAY on every connection: open streams finish, no new ones start. */
+  goAway(): void;
+  /** Cuts every HTTP/2 connection (at the drain deadline). */
+  destroyAll(): void;
+}
+
+/**
+ * Serves HTTP/2 on the traffic listener beside HTTP/1.1: on a cleartext listener, a connection that opens with
+ * the HTTP/2 preface is handed to an HTTP/2 server, any other to the HTTP/1.1 server as before (so `Upgrade: h2c`
+ * still means nothing, and WebSocket still works); on a TLS listener, ALPN decides (`h2`, else HTTP/1.1). The
+ * listening socket stays the HTTP/1.1 server's, so `--max-connections`, connection counts and `close()` cover both.
+ */
+export function attachHttp2(
+  server: http.Server | https.Server,
+  opts: { readonly proxy: Proxy; readonly idleTimeoutMs: number; readonly headerTimeoutMs: number; readonly draining: () => boolean },
+): Http2Side {
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, enablePush: false } });
+  const sessions = new Set<ServerHttp2Session>();
+  const open = new WeakMap<ServerHttp2Session, number>();
+  h2.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    open.set(session, 0);
+    session.on('error', () => {});
+    session.once('close', () => sessions.delete(session));
+    // The idle timeout closes a connection with no stream open (a long quiet gRPC stream keeps it).
+    session.setTimeout(opts.idleTimeoutMs, () => {
+      if ((open.get(session) ?? 0) === 0) session.close();
+    });
+  });
+  h2.on('stream', (stream, headers) => {
+    // A server stream belongs to a server session.
+    const session = stream.session as ServerHttp2Session;
+    open.set(session, (open.get(session) ?? 0) + 1);
+    stream.once('close', () => open.set(session, (open.get(session) ?? 1) - 1));
+    opts.proxy.handleStream(stream, headers);
+    // Shutting down: this stream is served, then GOAWAY sends the client elsewhere (HTTP/1.1's Connection: close).
+    if (opts.draining() && !session.closed) session.close();
+  });
+  h2.on('sessionError', () => {});
+
+  if (server instanceof https.Server) {
+    const http1 = server.listeners('secureConnection') as ((s: TLSSocket) => void)[];
+    server.removeAllListeners('secureConnection');
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+      else for (const l of http1) l.call(server, socket);
+    });
+  } else {
+    const http1 = server.listeners('connection') as ((s: Socket) => void)[];
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => sniff(socket, opts.headerTimeoutMs, (isH2) => {
+      if (isH2) h2.emit('connection', socket);
+      else for (const l of http1) l.call(server, socket);
+    }));
+  }
+  return {
+    sessions,
+    goAway: () => {
+      for (const s of sessions) if (!s.closed) s.close();
+    },
+    destroyAll: () => {
+      for (const s of sessions) s.destroy();
+    },
+  };
+}
+
+/**
+ * Reads a connection's first bytes, just enough to tell the HTTP/2 preface from an HTTP/1.1 request line (a
+ * request line differs from it by the second byte at the latest: no method is `PRI`), puts them back, and hands
+ * the socket on. Until then the connection is bulb's alone, so it gets the header timeout here (a client that
+ * connects and sends nothing gets the 408 Node would have sent), and a client that half-closes before its first
+ * byte is closed fully (the server allows half-open sockets).
+ */
+function sniff(socket: Socket, headerTimeoutMs: number, then: (isH2: boolean) => void): void {
+  let seen: Buffer | undefined;
+  const done = (): void => {
+    clearTimeout(timer);
+    socket.removeListener('data', onData);
+    socket.removeListener('end', onEnd);
+  };
+  const onData = (chunk: Buffer): void => {
+    seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, PREFACE.length);
+    const match = seen.compare(PREFACE, 0, n, 0, n) === 0;
+    if (match && n < PREFACE.length) return;
+    done();
+    socket.pause();
+    socket.unshift(seen);
+    then(match);
+    process.nextTick(() => socket.resume());
+  };
+  const onEnd = (): void => {
+    done();
+    socket.destroy();
+  };
+  const timer = setTimeout(() => {
+    done();
+    answerAndClose(socket, 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }, headerTimeoutMs);
+  socket.on('data', onData);
+  socket.once('end', onEnd);
+  socket.once('close', done);
+  socket.on('error', () => socket.destroy());
 }

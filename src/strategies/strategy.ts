@@ -54,6 +54,11 @@ export interface StrategyContext {
   /** Uniform in [0, 1). */
   readonly rand: () => number;
   readonly hashKey: HashKey;
+  /**
+   * True when other threads change `inflight` too (`--workers` > 1): their changes are not reported through
+   * `loadChanged`, so a strategy must not keep an order over in-flight counts between picks.
+   */
+  readonly sharedLoad?: boolean;
 }
 
 export type StrategyFactory = (ctx: StrategyContext) => Strategy;

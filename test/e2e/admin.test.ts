@@ -2,42 +2,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { adminRequest, backends as adminBackends, type AdminBackend, type AdminOptions } from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startBulb, type RunningBulb } from '../helpers/bulb.js';
-import { request, type Reply } from '../helpers/http.js';
+import { request } from '../helpers/http.js';
+import { answers } from '../helpers/tally.js';
 import { backendFile, tmpDir, writeAtomic } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-interface BackendView {
-  id: string;
-  url: string;
-  weight: number;
-  state: string;
-  adminDrained: boolean;
-  routable: boolean;
-  activeRequests: number;
-  requests: number;
-  responses: Record<string, number> | null;
-}
+/** Every admin call in this file carries the token unless a test says otherwise (`token: null` sends none). */
+const admin = (bulb: RunningBulb, path: string, opts: AdminOptions = {}) => adminRequest(bulb, path, { ...opts, token: opts.token === undefined ? TOKEN : opts.token });
+const backends = (bulb: RunningBulb) => adminBackends(bulb, { token: TOKEN });
 
-async function admin(bulb: RunningBulb, path: string, opts: { method?: string; token?: string | null } = {}): Promise<Reply & { json: unknown }> {
-  const token = opts.token === undefined ? TOKEN : opts.token;
-  const r = await request(`${bulb.adminUrl}${path}`, { method: opts.method ?? 'GET', headers: token === null ? {} : { authorization: `Bearer ${token}` } });
-  let json: unknown = undefined;
-  if (String(r.headers['content-type']).startsWith('application/json')) json = JSON.parse(r.body);
-  return { ...r, json };
-}
-
-const backends = async (bulb: RunningBulb) => ((await admin(bulb, '/backends')).json as { backends: BackendView[] }).backends;
-
-async function servedBy(bulb: RunningBulb, n: number): Promise<string[]> {
-  const names: string[] = [];
-  for (let i = 0; i < n; i++) names.push((await request(`${bulb.url}/`)).body);
-  return names;
-}
+const servedBy = (bulb: RunningBulb, n: number) => answers(bulb, n, { path: '/' });
 
 /** Two backends from a watched directory, bulb with a token; everything the tests in this file share. */
 async function setup(t: import('node:test').TestContext): Promise<{ bulb: RunningBulb; a: TestBackend; b: TestBackend; dir: string }> {
@@ -121,7 +101,7 @@ test('drain and undrain by hand: out of rotation without touching the file, and 
 
   const drained = await admin(bulb, `/backends/${idA}/drain`, { method: 'POST' });
   assert.equal(drained.status, 200);
-  const view = (drained.json as { backend: BackendView }).backend;
+  const view = (drained.json as { backend: AdminBackend }).backend;
   assert.equal(view.adminDrained, true);
   assert.equal(view.routable, false);
   assert.equal(view.state, 'active', 'the source still declares it');
@@ -141,7 +121,7 @@ test('drain and undrain by hand: out of rotation without touching the file, and 
 
   const undrained = await admin(bulb, `/backends/${idA}/undrain`, { method: 'POST' });
   assert.equal(undrained.status, 200);
-  assert.equal((undrained.json as { backend: BackendView }).backend.adminDrained, false);
+  assert.equal((undrained.json as { backend: AdminBackend }).backend.adminDrained, false);
   assert.deepEqual(await servedBy(bulb, 3), ['a', 'a', 'a']);
   assert.equal((await admin(bulb, '/readyz', { token: null })).status, 200);
 

@@ -4,37 +4,17 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import * as admin from '../helpers/admin.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
-import { startBulb, type RunningBulb } from '../helpers/bulb.js';
+import { startBulb } from '../helpers/bulb.js';
 import { startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
 import { request } from '../helpers/http.js';
+import { tally } from '../helpers/tally.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** Short clamps so a test sees a change within a second; dnsmasq's TTL is 0 unless a test sets it. */
 const FAST = ['--dns-min-interval', '200ms', '--dns-max-interval', '1s'];
 const SRV = `_http._tcp.web.${ZONE}`;
-
-interface AdminBackend { id: string; url: string; weight: number; state: string; source: string; requests: number; healthy: boolean }
-interface AdminSource { name: string; error?: string | null; backends: number }
-
-async function adminBackends(bulb: RunningBulb): Promise<AdminBackend[]> {
-  return (JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: AdminBackend[] }).backends;
-}
-
-async function adminSources(bulb: RunningBulb): Promise<AdminSource[]> {
-  return (JSON.parse((await request(`${bulb.adminUrl}/sources`)).body) as { sources: AdminSource[] }).sources;
-}
-
-/** Sends `n` sequential requests and counts which backend answered. */
-async function tally(bulb: RunningBulb, n: number): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const r = await request(`${bulb.url}/n${i}`);
-    const key = r.status === 200 ? r.body : String(r.status);
-    out[key] = (out[key] ?? 0) + 1;
-  }
-  return out;
-}
 
 /** Backends a, b, c on 127.0.0.2, .3, .4, all on the same port. */
 async function containers(t: TestContext): Promise<{ a: TestBackend; b: TestBackend; c: TestBackend; port: number }> {
@@ -51,7 +31,7 @@ test('SRV with three targets: all get traffic, in proportion to their SRV weight
   const { port } = await containers(t);
   const dns = await startDnsmasq(t, hosts(srv('a', port, 0, 1), srv('b', port, 0, 2), srv('c', port, 0, 3)));
   const bulb = await startBulb(t, ['--dns-srv', SRV, '--dns-server', dns.server, '--strategy', 'weighted-round-robin', ...FAST]);
-  const listed = await adminBackends(bulb);
+  const listed = await admin.backends(bulb);
   assert.deepEqual(listed.map((b) => [b.url, b.weight]).sort(), [[`http://127.0.0.2:${port}`, 1], [`http://127.0.0.3:${port}`, 2], [`http://127.0.0.4:${port}`, 3]]);
   assert.ok(listed.every((b) => b.source === `dns-srv:${SRV}`));
   // Smooth WRR repeats every 6 picks, so 60 picks are exactly 10 cycles.
@@ -65,7 +45,7 @@ test('priority: only the lowest group gets traffic; when its backends are all ou
   assert.deepEqual(await tally(bulb, 10), { a: 5, b: 5 }, 'priority 1 (c) is a backup and gets nothing');
 
   // An operator's hand drain takes backends out of the group as failing health checks do (next test).
-  const drain = (host: string, action: 'drain' | 'undrain') => request(`${bulb.adminUrl}/backends/${host}:${port}/${action}`, { method: 'POST' });
+  const drain = (host: string, action: 'drain' | 'undrain') => admin.drain(bulb, `${host}:${port}`, action);
   assert.equal((await drain('127.0.0.2', 'drain')).status, 200);
   assert.deepEqual(await tally(bulb, 4), { b: 4 }, 'one backend left in the group: the group still serves');
   await drain('127.0.0.3', 'drain');
@@ -82,10 +62,10 @@ test('priority failover driven by health checks: the group fails its checks, pri
   assert.deepEqual(await tally(bulb, 10), { a: 5, b: 5 });
   a.healthzStatus = 503;
   b.healthzStatus = 503;
-  await waitFor(async () => (await adminBackends(bulb)).filter((x) => !x.healthy).length === 2, 10_000, 'group 0 marked down');
+  await waitFor(async () => (await admin.backends(bulb)).filter((x) => !x.healthy).length === 2, 10_000, 'group 0 marked down');
   assert.deepEqual(await tally(bulb, 4), { c: 4 }, 'the whole priority-0 group is down: priority 1 takes over');
   a.healthzStatus = 200;
-  await waitFor(async () => (await adminBackends(bulb)).some((x) => x.url === a.url && x.healthy), 10_000, 'a healthy again');
+  await waitFor(async () => (await admin.backends(bulb)).some((x) => x.url === a.url && x.healthy), 10_000, 'a healthy again');
   assert.deepEqual(await tally(bulb, 4), { a: 4 }, 'one priority-0 backend is back: traffic returns to the group');
 });
 
@@ -95,7 +75,7 @@ test('records change: the pool follows within the refresh interval; a removed ta
   const bulb = await startBulb(t, ['--dns-srv', SRV, '--dns-server', dns.server, ...FAST]);
   const pid = bulb.pid;
   assert.deepEqual(await tally(bulb, 4), { a: 2, b: 2 });
-  const bRequests = (await adminBackends(bulb)).find((x) => x.url === b.url)!.requests;
+  const bRequests = (await admin.backends(bulb)).find((x) => x.url === b.url)!.requests;
 
   // Hold one slow request on a, then drop a from DNS, re-weight b and add c.
   a.delayMs = 1500;
@@ -107,9 +87,9 @@ test('records change: the pool follows within the refresh interval; a removed ta
   }
   const changed = Date.now();
   await dns.restart(hosts(srv('b', port, 0, 4), srv('c', port, 0, 1)), { ttl: 1 });
-  await waitFor(async () => (await adminBackends(bulb)).some((x) => x.url.includes('127.0.0.2') && x.state === 'draining'), 10_000, 'a draining');
+  await waitFor(async () => (await admin.backends(bulb)).some((x) => x.url.includes('127.0.0.2') && x.state === 'draining'), 10_000, 'a draining');
   t.diagnostic(`DNS change → drain in ${Date.now() - changed} ms`);
-  const now = await adminBackends(bulb);
+  const now = await admin.backends(bulb);
   const bNow = now.find((x) => x.url === b.url)!;
   assert.equal(bNow.weight, 4, 'b re-weighted in place');
   assert.ok(bNow.requests >= bRequests, 'b kept its counters');
@@ -119,7 +99,7 @@ test('records change: the pool follows within the refresh interval; a removed ta
   assert.deepEqual(Object.keys(after).sort(), ['b', 'c']);
   const finished = await inflight!;
   assert.deepEqual([finished.status, finished.body], [200, 'a'], 'its in-flight request finished');
-  await waitFor(async () => !(await adminBackends(bulb)).some((x) => x.url.includes('127.0.0.2')), 10_000, 'a removed once idle');
+  await waitFor(async () => !(await admin.backends(bulb)).some((x) => x.url.includes('127.0.0.2')), 10_000, 'a removed once idle');
   assert.equal(bulb.pid, pid);
   assert.equal(bulb.proc.exitCode, null);
 });
@@ -133,7 +113,7 @@ test('DNS server stopped: last-known-good keeps serving, one warning, changes pi
 
   await dns.stop();
   await bulb.waitForLog((l) => l.level === 'warn' && l.msg.startsWith('DNS lookup failed'), 10_000);
-  await waitFor(async () => (await adminSources(bulb)).some((s) => s.name === `dns-srv:${SRV}` && typeof s.error === 'string'), 10_000, 'the source shows its error');
+  await waitFor(async () => (await admin.sources(bulb)).some((s) => s.name === `dns-srv:${SRV}` && typeof s.error === 'string'), 10_000, 'the source shows its error');
   // Several backed-off retries fail meanwhile; traffic is unaffected.
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(await tally(bulb, 4), { a: 2, b: 2 }, 'last-known-good pool keeps serving');
@@ -141,10 +121,10 @@ test('DNS server stopped: last-known-good keeps serving, one warning, changes pi
   assert.equal(warnings.length, 1, 'one warning per failure streak');
 
   await dns.restart(hosts(srv('a', port, 0, 1), srv('b', port, 0, 1), srv('c', port, 0, 1)));
-  await waitFor(async () => (await adminBackends(bulb)).length === 3, 10_000, 'c picked up after the server returned');
+  await waitFor(async () => (await admin.backends(bulb)).length === 3, 10_000, 'c picked up after the server returned');
   assert.deepEqual(await tally(bulb, 6), { a: 2, b: 2, c: 2 });
   await bulb.waitForLog((l) => l.msg === 'DNS lookups answer again');
-  assert.equal((await adminSources(bulb)).find((s) => s.name === `dns-srv:${SRV}`)!.error ?? null, null, 'error cleared');
+  assert.equal((await admin.sources(bulb)).find((s) => s.name === `dns-srv:${SRV}`)!.error ?? null, null, 'error cleared');
 });
 
 test('A-record mode: a compose service scaled from 3 replicas to 2', async (t) => {
@@ -154,7 +134,7 @@ test('A-record mode: a compose service scaled from 3 replicas to 2', async (t) =
   const bulb = await startBulb(t, ['--dns-a', `web.${ZONE}:${port}`, '--dns-server', dns.server, ...FAST]);
   assert.deepEqual(await tally(bulb, 6), { a: 2, b: 2, c: 2 });
   await dns.restart(web('127.0.0.2', '127.0.0.3'));
-  await waitFor(async () => (await adminBackends(bulb)).length === 2, 10_000, 'scaled down to 2');
+  await waitFor(async () => (await admin.backends(bulb)).length === 2, 10_000, 'scaled down to 2');
   assert.deepEqual(await tally(bulb, 6), { a: 3, b: 3 });
 });
 

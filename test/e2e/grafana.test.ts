@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { parser } from '@prometheus-io/lezer-promql';
+import * as admin from '../helpers/admin.js';
 import { startBackend } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
@@ -66,7 +67,7 @@ async function exported(t: TestContext): Promise<Set<string>> {
   t.after(() => a.close());
   const bulb = await startBulb(t, ['--backend', a.url]);
   await request(`${bulb.url}/`);
-  const text = (await request(`${bulb.adminUrl}/metrics`)).body;
+  const text = await admin.metricsText(bulb);
   const names = new Set<string>();
   for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
     names.add(m[1]);

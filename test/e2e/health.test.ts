@@ -5,32 +5,20 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFile } from 'node:fs/promises';
+import * as admin from '../helpers/admin.js';
+import type { AdminBackend } from '../helpers/admin.js';
 import { startBackendProcess, type BackendProcess } from '../helpers/backend-process.js';
 import { startBulb, type RunningBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
-import { parseExposition, sample } from '../helpers/prom.js';
+import { sample } from '../helpers/prom.js';
 import { backendFile, tmpDir } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // Health checking end to end: real bulb, real backend processes (killed by PID), real sockets.
 // Timing bounds are generous (CI has two shared cores); each names the rule it checks.
 
-interface BackendView {
-  id: string;
-  url: string;
-  healthy: boolean;
-  routable: boolean;
-  health: { reason: 'failing-checks' | 'ejected'; until: string | null } | null;
-  ejections: number;
-}
-
-async function backendsOf(bulb: RunningBulb): Promise<BackendView[]> {
-  const r = await request(`${bulb.adminUrl}/backends`);
-  return (JSON.parse(r.body) as { backends: BackendView[] }).backends;
-}
-
-async function viewOf(bulb: RunningBulb, url: string): Promise<BackendView> {
-  const found = (await backendsOf(bulb)).find((b) => b.url === url);
+async function viewOf(bulb: RunningBulb, url: string): Promise<AdminBackend> {
+  const found = (await admin.backends(bulb)).find((b) => b.url === url);
   assert.ok(found, `backend ${url} is in GET /backends`);
   return found;
 }
@@ -83,7 +71,7 @@ test('1. SIGKILL of one of three backends under load (50 clients): zero client e
     ...FAST_CHECKS,
     '--retries', '2',
   ]);
-  await waitFor(async () => (await backendsOf(bulb)).every((b) => b.healthy), 10_000, 'all three healthy');
+  await waitFor(async () => (await admin.backends(bulb)).every((b) => b.healthy), 10_000, 'all three healthy');
 
   const traffic = load(bulb.url, 50);
   t.after(() => traffic.stop());
@@ -136,7 +124,7 @@ test('2. a backend that accepts connections but never answers is taken out by HT
     '--health-timeout', '300ms',
     '--upstream-timeout', `${upstreamTimeoutMs}ms`,
   ]);
-  await waitFor(async () => (await backendsOf(bulb)).every((b) => b.healthy), 10_000, 'all three healthy');
+  await waitFor(async () => (await admin.backends(bulb)).every((b) => b.healthy), 10_000, 'all three healthy');
 
   await hung.setMode({ kind: 'hang' });
   // Requests sent now may land on it before detection: they wait at most the upstream timeout.
@@ -173,7 +161,7 @@ test('3. a killed backend restarted on the same address rejoins after rise passi
   const victim = procs[0];
   const bulb = await startBulb(t, [...procs.flatMap((p) => ['--backend', p.url]), ...FAST_CHECKS]);
   const id = `${victim.host}:${victim.port}`;
-  await waitFor(async () => (await backendsOf(bulb)).every((b) => b.healthy), 10_000, 'all three healthy');
+  await waitFor(async () => (await admin.backends(bulb)).every((b) => b.healthy), 10_000, 'all three healthy');
 
   await victim.kill('SIGKILL');
   await waitFor(async () => !(await viewOf(bulb, victim.url)).healthy, 10_000, 'marked down');
@@ -233,7 +221,7 @@ test('passive: a backend answering 503 to everything is ejected after N consecut
     '--outlier-uneject-on-check', 'off',
   ]);
   const id = `${bad.host}:${bad.port}`;
-  await waitFor(async () => (await backendsOf(bulb)).every((b) => b.healthy), 10_000, 'all healthy by their checks');
+  await waitFor(async () => (await admin.backends(bulb)).every((b) => b.healthy), 10_000, 'all healthy by their checks');
 
   let ejectedAt = 0;
   await waitFor(
@@ -256,7 +244,7 @@ test('passive: a backend answering 503 to everything is ejected after N consecut
   const line = await bulb.waitForLog((l) => l['backend'] === id && l['reason'] === 'ejected');
   assert.equal(line['consecutive'], 3);
   assert.equal(line['healthy'], false);
-  const metrics = parseExposition((await request(`${bulb.adminUrl}/metrics`)).body);
+  const metrics = await admin.metrics(bulb);
   assert.equal(sample(metrics, 'bulb_ejections_total', { backend: id }), 1);
   assert.equal(sample(metrics, 'bulb_backend_healthy', { backend: id }), 0);
 
@@ -301,7 +289,7 @@ for (const uneject of ['on', 'off'] as const) {
       '--outlier-uneject-on-check', uneject,
     ]);
     const id = `${bad.host}:${bad.port}`;
-    await waitFor(async () => (await backendsOf(bulb)).every((b) => b.healthy), 10_000, 'all healthy by their checks');
+    await waitFor(async () => (await admin.backends(bulb)).every((b) => b.healthy), 10_000, 'all healthy by their checks');
     // It fails real requests and its checks alike: ejected first (3 requests), then failing checks too.
     await bad.setMode({ kind: 'status', status: 503 });
     await waitFor(

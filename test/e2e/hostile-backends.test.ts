@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import * as admin from '../helpers/admin.js';
 import { startBulb, type RunningBulb } from '../helpers/bulb.js';
-import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // Backends that answer with broken HTTP. The client gets 502 when no response byte was sent yet, or an aborted
@@ -33,10 +33,7 @@ async function brokenBackend(t: import('node:test').TestContext, reply: string |
   return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
 
-async function failuresOf(bulb: RunningBulb): Promise<{ failures: number; lastError: string | null }> {
-  const body = JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: { failures: number; lastError: string | null }[] };
-  return body.backends[0];
-}
+const failuresOf = async (bulb: RunningBulb) => (await admin.backends(bulb))[0];
 
 /** GETs through a fresh connection; the outcome a client sees: a status and body, or the error that cut it off. */
 function get(url: string): Promise<{ status: number; body: string } | { error: string; status?: number }> {
@@ -98,6 +95,5 @@ test('a hundred broken responses in a row: each aborted and counted, nothing lef
   const results = await Promise.all(Array.from({ length: 100 }, () => get(`${bulb.url}/x`)));
   assert.ok(results.every((r) => 'error' in r), 'every one aborted');
   await waitFor(async () => (await failuresOf(bulb)).failures === 100, 5000, 'each counted');
-  const view = JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: { activeRequests: number }[] };
-  assert.equal(view.backends[0].activeRequests, 0, 'nothing left in flight');
+  assert.equal((await admin.backends(bulb))[0].activeRequests, 0, 'nothing left in flight');
 });

@@ -1,22 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { chmod, open, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as admin from '../helpers/admin.js';
 import { startBackend } from '../helpers/backend.js';
 import { logText, startBulb, type RunningBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
-import { parseExposition, sample } from '../helpers/prom.js';
+import { rssMb } from '../helpers/proc.js';
+import { sample } from '../helpers/prom.js';
 import { backendFile, tmpDir } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { WebSocket } from 'ws';
+import { openWs } from '../helpers/ws.js';
 
-interface Rejected { path: string; pointer: string; message: string }
-async function rejected(bulb: RunningBulb): Promise<Rejected[]> {
-  const body = JSON.parse((await request(`${bulb.adminUrl}/sources`)).body) as { sources: { rejected: Rejected[] }[] };
-  return body.sources.flatMap((s) => s.rejected);
-}
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rejected = async (bulb: RunningBulb) => (await admin.sources(bulb)).flatMap((s) => s.rejected);
 
 // Every bad file: rejected with a reason naming the file, listed under /sources, logged once, and without any
 // effect on the good backend or the process.
@@ -71,14 +67,13 @@ test('a corpus of bad backend files: each rejected with its reason, none affecti
   assert.ok(!list.some((r) => r.path.endsWith('/fleeting.json')), 'a vanished file is simply gone');
   // The good backend is untouched, and the process is the same one.
   for (let i = 0; i < 4; i++) assert.equal((await request(`${bulb.url}/${i}`)).body, 'good');
-  const backends = JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: unknown[] };
-  assert.equal(backends.backends.length, 1);
+  assert.equal((await admin.backends(bulb)).length, 1);
   assert.equal(bulb.pid, pid);
   assert.equal(bulb.proc.exitCode, null);
   // Rejections are logged once per file, not on every rescan.
   const before = bulb.logs.filter((l) => l.level === 'error').length;
   await writeFile(join(dir, 'another-good.json'), backendFile('http://127.0.0.9:3'));
-  await waitFor(async () => ((JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: unknown[] }).backends.length === 2), 5000);
+  await waitFor(async () => (await admin.backends(bulb)).length === 2, 5000);
   assert.equal(bulb.logs.filter((l) => l.level === 'error').length, before, 'no repeated error lines on the next rescan');
 });
 
@@ -92,8 +87,8 @@ test('10,000 backend files at once, then all deleted, four times: bulb follows, 
   // from V8 collecting lazily.)
   // --inspect (loopback, a free port) lets the test ask V8 for a full GC before each measurement.
   const bulb = await startBulb(t, ['--watch-dir', dir, '--health-mode', 'off'], { env: { NODE_OPTIONS: '--max-old-space-size=256 --inspect=127.0.0.1:0' } });
-  const admin = async () => (JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: unknown[] }).backends.length;
-  await waitFor(async () => (await admin()) === 1, 10_000);
+  const count = async () => (await admin.backends(bulb)).length;
+  await waitFor(async () => (await count()) === 1, 10_000);
   const names: string[] = [];
   for (let i = 0; i < 10_000; i++) names.push(`b${String(i).padStart(5, '0')}.json`);
   // Live heap after a cycle: V8's used heap right after a full GC (through the inspector protocol). RSS keeps what
@@ -101,16 +96,14 @@ test('10,000 backend files at once, then all deleted, four times: bulb follows, 
   // a leak from lazy collection.
   const inspector = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(bulb.stderr())?.[0];
   assert.ok(inspector, `the inspector URL on stderr: ${bulb.stderr()}`);
-  const ws = new WebSocket(inspector);
-  t.after(() => ws.close());
-  await new Promise((r, j) => ws.once('open', r).once('error', j));
+  const ws = await openWs(t, inspector);
   let nextId = 1;
   const heapMb = async (): Promise<number> => {
     const id = nextId++;
     const done = new Promise<void>((r) => ws.on('message', (m: Buffer) => (JSON.parse(m.toString()) as { id?: number }).id === id && r()));
     ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
     await done;
-    const m = parseExposition((await request(`${bulb.adminUrl}/metrics`)).body);
+    const m = await admin.metrics(bulb);
     return sample(m, 'nodejs_heap_size_used_bytes')! / 1048576;
   };
   const rss: number[] = [rssMb(bulb.pid)];
@@ -118,9 +111,9 @@ test('10,000 backend files at once, then all deleted, four times: bulb follows, 
   for (let cycle = 0; cycle < 4; cycle++) {
     // 127.1.x.y:80 backends: never sent a request in this test (only `good` is asked, by URL path below).
     await Promise.all(names.map((n, i) => writeFile(join(dir, n), backendFile(`http://127.1.${Math.floor(i / 250)}.${(i % 250) + 1}:80`))));
-    await waitFor(async () => (await admin()) === 10_001, 60_000, 'all 10,001 backends in the pool');
+    await waitFor(async () => (await count()) === 10_001, 60_000, 'all 10,001 backends in the pool');
     await Promise.all(names.map((n) => unlink(join(dir, n))));
-    await waitFor(async () => (await admin()) === 1, 60_000, 'the pool back to one backend');
+    await waitFor(async () => (await count()) === 1, 60_000, 'the pool back to one backend');
     await new Promise((r) => setTimeout(r, 1000));
     rss.push(rssMb(bulb.pid));
     heap.push(await heapMb());

@@ -2,18 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rm, writeFile } from 'node:fs/promises';
+import * as admin from '../helpers/admin.js';
 import { startBackend } from '../helpers/backend.js';
-import { startBulb, type RunningBulb } from '../helpers/bulb.js';
+import { startBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
-import { parseExposition, sample, select, total, type Exposition } from '../helpers/prom.js';
+import { sample, select, total } from '../helpers/prom.js';
 import { backendFile, tmpDir } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-async function scrape(bulb: RunningBulb): Promise<Exposition> {
-  const r = await request(`${bulb.adminUrl}/metrics`);
-  assert.equal(r.status, 200);
-  return parseExposition(r.body);
-}
+const scrape = admin.metrics;
 
 test('the exposition parses, names every bulb metric with its type, and includes the process metrics', async (t) => {
   const a = await startBackend('a', { host: '127.0.0.2' });
@@ -123,7 +120,7 @@ test('counters and gauges move as traffic flows and backends change', async (t) 
   assert.equal(sample(m, 'bulb_discovery_problems', { source }), 1);
 
   // An operator drain shows as not routable, still healthy.
-  assert.equal((await request(`${bulb.adminUrl}/backends/${idC}/drain`, { method: 'POST' })).status, 200);
+  assert.equal((await admin.drain(bulb, idC)).status, 200);
   m = await scrape(bulb);
   assert.equal(sample(m, 'bulb_backend_routable', { backend: idC }), 0);
   assert.equal(sample(m, 'bulb_backend_healthy', { backend: idC }), 1);
@@ -150,9 +147,9 @@ test('a source that cannot be read counts discovery errors and keeps its last su
   const m = await scrape(bulb);
   assert.ok((sample(m, 'bulb_discovery_errors_total', { source: `dir:${dir}` }) ?? 0) >= 1, 'a missing directory is an error');
   assert.equal(sample(m, 'bulb_discovery_last_sync_timestamp_seconds', { source: `dir:${dir}` }), undefined, 'never synced');
-  const sources = JSON.parse((await request(`${bulb.adminUrl}/sources`)).body) as { sources: { error: string | null; lastError: { message: string } | null; errors: number }[] };
-  assert.ok(sources.sources[0].error);
-  assert.equal(sources.sources[0].lastError?.message, sources.sources[0].error);
+  const sources = await admin.sources(bulb);
+  assert.ok(sources[0].error);
+  assert.equal(sources[0].lastError?.message, sources[0].error);
 });
 
 test('attempts the retry budget keeps from being retried are counted by the backend that failed', async (t) => {

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { WebSocket, WebSocketServer } from 'ws';
+import * as admin from '../helpers/admin.js';
 import { startBackend, startBackends } from '../helpers/backend.js';
 import { startBulb, warnings } from '../helpers/bulb.js';
 import { closedPort, rawRequest, request } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 function assertNoStack(body: string): void {
   assert.doesNotMatch(body, /\n\s+at /, 'no stack trace');
@@ -183,35 +183,10 @@ test('a client that hangs up mid-request frees the upstream request', async (t) 
   const req = http.request(`${bulb.url}/slow`, { agent: false });
   req.on('error', () => {});
   req.end();
-  const admin = async () => (JSON.parse((await request(`${bulb.adminUrl}/backends`)).body) as { backends: { activeRequests: number }[] }).backends[0];
-  const { waitFor } = await import('../helpers/wait-for.js');
-  await waitFor(async () => (await admin()).activeRequests === 1, 10_000, 'request in flight');
+  await waitFor(async () => (await admin.backends(bulb))[0].activeRequests === 1, 10_000, 'request in flight');
   req.destroy();
-  await waitFor(async () => (await admin()).activeRequests === 0, 10_000, 'in-flight count back to 0 after the client left');
+  await waitFor(async () => (await admin.backends(bulb))[0].activeRequests === 0, 10_000, 'in-flight count back to 0 after the client left');
   await bulb.waitForLog((l) => l.msg === 'request' && l['status'] === 499);
-});
-
-test('WebSocket upgrades are proxied both ways', async (t) => {
-  const server = http.createServer();
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}`)));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(() => {
-    for (const c of wss.clients) c.terminate();
-    wss.close();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  const bulb = await startBulb(t, ['--backend', `http://127.0.0.1:${port}`]);
-  const ws = new WebSocket(`${bulb.url.replace('http', 'ws')}/socket`);
-  t.after(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve((m as Buffer).toString())));
-  ws.send('hello');
-  assert.equal(await reply, 'echo:hello');
 });
 
 test('Upgrade: h2c (curl --http2, Java HttpClient) is ignored and the request is served over HTTP/1.1', async (t) => {
@@ -245,24 +220,4 @@ test('Upgrade: h2c (curl --http2, Java HttpClient) is ignored and the request is
   const curl = await promisify(execFile)('curl', ['-sS', '--http2', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `${bulb.url}/echo`], { timeout: 30_000 });
   assert.equal(curl.stdout, '200 1.1');
   assert.equal(bulb.proc.exitCode, null);
-});
-
-test('a malformed WebSocket upgrade gets a 4xx, never silence; nothing reaches the backend', async (t) => {
-  const b = await startBackend('echo');
-  t.after(() => b.close());
-  const bulb = await startBulb(t, ['--backend', b.url]);
-  const ws = (extra: string[], method = 'GET') =>
-    rawRequest(bulb.url, [`${method} /socket HTTP/1.1`, 'Host: x', 'Connection: Upgrade', 'Upgrade: websocket', ...extra, '', ''].join('\r\n'));
-  const key = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==';
-  const noKey = await ws(['Sec-WebSocket-Version: 13']);
-  assert.match(noKey, /^HTTP\/1\.1 400 /, noKey);
-  assert.match(noKey, /Sec-WebSocket-Key/);
-  const badKey = await ws(['Sec-WebSocket-Key: short', 'Sec-WebSocket-Version: 13']);
-  assert.match(badKey, /^HTTP\/1\.1 400 /, badKey);
-  const post = await ws([key, 'Sec-WebSocket-Version: 13'], 'POST');
-  assert.match(post, /^HTTP\/1\.1 400 /, post);
-  const version = await ws([key, 'Sec-WebSocket-Version: 8']);
-  assert.match(version, /^HTTP\/1\.1 426 /, version);
-  assert.match(version, /\r\nSec-WebSocket-Version: 13\r\n/i);
-  assert.equal(b.seen.length, 0, 'no refused handshake reached the backend');
 });

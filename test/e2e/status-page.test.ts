@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rm, writeFile } from 'node:fs/promises';
 import type { Locator, Page } from 'playwright-core';
-import { startBackend, type TestBackend } from '../helpers/backend.js';
+import { startBackends, type TestBackend } from '../helpers/backend.js';
 import { startBulb, type RunningBulb } from '../helpers/bulb.js';
 import { openBrowser, screenshots, type BrowserPage } from '../helpers/browser.js';
 import { request } from '../helpers/http.js';
+import { answers } from '../helpers/tally.js';
 import { backendFile, tmpDir, writeAtomic } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -21,17 +22,7 @@ const row = (page: Page, b: TestBackend) => page.locator(`#backends tbody tr[dat
 /** Cells by column: 0 backend, 1 from, 2 state, 3 health, 4 weight, 5 in flight, 6 req/s, 7 errors, 8 latency, 9 chart, 10 last error, 11 action. */
 const cell = (r: Locator, i: number) => r.locator('td').nth(i);
 
-async function startBackends(t: import('node:test').TestContext, ...names: string[]): Promise<TestBackend[]> {
-  const backends = await Promise.all(names.map((name, i) => startBackend(name, { host: `127.0.0.${i + 2}` })));
-  t.after(() => Promise.all(backends.map((b) => b.close())));
-  return backends;
-}
-
-async function traffic(bulb: RunningBulb, n: number): Promise<string[]> {
-  const served: string[] = [];
-  for (let i = 0; i < n; i++) served.push((await request(`${bulb.url}/`)).body);
-  return served;
-}
+const traffic = (bulb: RunningBulb, n: number) => answers(bulb, n, { path: '/' });
 
 /** Waits until `locator`'s text satisfies `pred` (the page updates once a second). */
 async function waitForText(locator: Locator, pred: (text: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {

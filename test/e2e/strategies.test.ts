@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBackend, type TestBackend } from '../helpers/backend.js';
+import { startBackends, type TestBackend } from '../helpers/backend.js';
 import { startBulb, type RunningBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
+import { answers, count } from '../helpers/tally.js';
 import { backendFile, tmpDir } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -14,8 +15,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 async function pool(t: import('node:test').TestContext, weights: number[], extra: string[]): Promise<{ bulb: RunningBulb; list: TestBackend[] }> {
   const names = ['a', 'b', 'c', 'd'];
-  const list = await Promise.all(weights.map((_, i) => startBackend(names[i], { host: `127.0.0.${i + 2}` })));
-  t.after(() => Promise.all(list.map((b) => b.close())));
+  const list = await startBackends(t, ...names.slice(0, weights.length));
   const dir = await tmpDir(t);
   // Files sort in name order, which is the pool's order.
   await Promise.all(list.map((b, i) => writeFile(join(dir, `${i}-${b.name}.json`), backendFile(b.url, { weight: weights[i] }))));
@@ -23,13 +23,7 @@ async function pool(t: import('node:test').TestContext, weights: number[], extra
   return { bulb, list };
 }
 
-async function sequence(bulb: RunningBulb, n: number, headers: Record<string, string> = {}): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push((await request(`${bulb.url}/s${i}`, { headers })).body);
-  return out;
-}
-
-const count = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ((m[x] = (m[x] ?? 0) + 1), m), {});
+const sequence = (bulb: RunningBulb, n: number, headers: Record<string, string> = {}) => answers(bulb, n, { path: (i) => `/s${i}`, headers });
 
 test('round-robin: exactly equal counts over k*n requests, weights ignored', async (t) => {
   const { bulb } = await pool(t, [1, 5, 1], ['--strategy', 'round-robin']);

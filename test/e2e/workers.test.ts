@@ -2,27 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as admin from '../helpers/admin.js';
 import { startBackend } from '../helpers/backend.js';
 import { runBulb, startBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
-import { parseExposition, sample, select } from '../helpers/prom.js';
+import { sample, select } from '../helpers/prom.js';
 import { backendFile, tmpDir, writeAtomic } from '../helpers/tmpdir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // `--workers 2`: a controller thread and two data-plane threads sharing the traffic port (SO_REUSEPORT).
-
-async function metrics(adminUrl: string) {
-  return parseExposition((await request(`${adminUrl}/metrics`)).body);
-}
-
-interface AdminBackend {
-  readonly id: string;
-  readonly activeRequests: number;
-  readonly requests: number;
-}
-async function backends(adminUrl: string): Promise<AdminBackend[]> {
-  return (JSON.parse((await request(`${adminUrl}/backends`)).body) as { backends: AdminBackend[] }).backends;
-}
 
 test('every worker serves connections; metrics and /backends count each request exactly once across workers', async (t) => {
   const a = await startBackend('a', { host: '127.0.0.2' });
@@ -37,7 +25,7 @@ test('every worker serves connections; metrics and /backends count each request 
     for (const r of batch) assert.equal(r.status, 200);
   }
   assert.equal(a.seen.length + b.seen.length, n);
-  const m = await metrics(bulb.adminUrl);
+  const m = await admin.metrics(bulb);
   const perWorker = select(m, 'bulb_worker_requests_total');
   assert.equal(perWorker.length, 2, 'one series per worker');
   for (const s of perWorker) assert.ok(s.value > 0, `worker ${s.labels['worker']} served some of ${n}: ${s.value}`);
@@ -45,7 +33,7 @@ test('every worker serves connections; metrics and /backends count each request 
   const total = select(m, 'bulb_requests_total').reduce((x, s) => x + s.value, 0);
   assert.equal(total, n, 'bulb_requests_total counts each request once');
   assert.equal(sample(m, 'bulb_request_duration_seconds_count'), n);
-  const view = await backends(bulb.adminUrl);
+  const view = await admin.backends(bulb);
   assert.equal(view.reduce((x, v) => x + v.requests, 0), n, '/backends totals');
   assert.equal(view.find((v) => v.id.startsWith('127.0.0.2'))!.requests, a.seen.length);
 });
@@ -66,9 +54,9 @@ test('in-flight counts are global: maxConnections holds across workers, and leas
   // requests evenly; counted globally, `slow` never has more than 3 and the rest go to `other`.
   assert.equal(slow.inflight, 3, 'maxConnections is a limit across every worker');
   assert.equal(other.inflight, 7);
-  const view = await backends(bulb.adminUrl);
+  const view = await admin.backends(bulb);
   assert.deepEqual(view.map((v) => v.activeRequests).sort(), [3, 7]);
-  const m = await metrics(bulb.adminUrl);
+  const m = await admin.metrics(bulb);
   assert.equal(select(m, 'bulb_backend_active_requests').reduce((x, s) => x + s.value, 0), 10);
   bulb.kill('SIGKILL');
   await Promise.all(held);
@@ -82,22 +70,22 @@ test('a dropped file is routed by every worker; a deleted one and an admin drain
   await writeAtomic(join(dir, 'a.json'), backendFile(a.url));
   const bulb = await startBulb(t, ['--workers', '2', '--watch-dir', dir]);
   await writeAtomic(join(dir, 'b.json'), backendFile(b.url));
-  await waitFor(async () => (await backends(bulb.adminUrl)).length === 2, 10_000, 'b added');
+  await waitFor(async () => (await admin.backends(bulb)).length === 2, 10_000, 'b added');
   const burst = async (k: number) => Promise.all(Array.from({ length: k }, (_, i) => request(`${bulb.url}/x${i}`)));
   const before = b.seen.length;
   await burst(40);
   // Round robin in each worker alternates, so every worker sent some of its share to b.
   assert.ok(b.seen.length - before >= 10, `b got requests from the workers: ${b.seen.length - before}`);
-  const drained = await request(`${bulb.adminUrl}/backends/${encodeURIComponent(b.url.slice(7))}/drain`, { method: 'POST' });
+  const drained = await admin.drain(bulb, b.url.slice(7));
   assert.equal(drained.status, 200, drained.body);
   // The drain is answered once every worker runs it: not one more request reaches b.
   const atDrain = b.seen.length;
   await burst(40);
   assert.equal(b.seen.length, atDrain, 'no worker sends to a drained backend');
-  await request(`${bulb.adminUrl}/backends/${encodeURIComponent(b.url.slice(7))}/undrain`, { method: 'POST' });
+  await admin.drain(bulb, b.url.slice(7), 'undrain');
   const { rm } = await import('node:fs/promises');
   await rm(join(dir, 'a.json'));
-  await waitFor(async () => (await backends(bulb.adminUrl)).length === 1, 10_000, 'a removed');
+  await waitFor(async () => (await admin.backends(bulb)).length === 1, 10_000, 'a removed');
   const atRemove = a.seen.length;
   await burst(40);
   assert.equal(a.seen.length, atRemove, 'no worker sends to a removed backend');
@@ -120,8 +108,8 @@ test('a worker that dies (a custom strategy throws out of band) is logged with i
   assert.match(String(died['reason']), /crashy strategy blew up/);
   // Meanwhile and afterwards, requests are served (by the other worker, then by both).
   for (let i = 0; i < 30; i++) assert.equal((await request(`${bulb.url}/after${i}`)).status, 200);
-  await waitFor(async () => select(await metrics(bulb.adminUrl), 'bulb_worker_requests_total').length === 2, 10_000, 'replaced: two workers again');
-  assert.equal(sample(await metrics(bulb.adminUrl), 'bulb_worker_restarts_total'), 1);
+  await waitFor(async () => select(await admin.metrics(bulb), 'bulb_worker_requests_total').length === 2, 10_000, 'replaced: two workers again');
+  assert.equal(sample(await admin.metrics(bulb), 'bulb_worker_restarts_total'), 1);
   assert.equal((await request(`${bulb.adminUrl}/readyz`)).status, 200);
   assert.equal(bulb.proc.exitCode, null, 'the process lives on');
 });
@@ -173,5 +161,5 @@ test('per-worker gauges: open client connections add up to the connections held'
     })),
   );
   t.after(() => held.forEach((c) => c.destroy()));
-  await waitFor(async () => select(await metrics(bulb.adminUrl), 'bulb_worker_connections').reduce((x, s) => x + s.value, 0) === 10, 10_000, () => 'connections per worker add up to 10');
+  await waitFor(async () => select(await admin.metrics(bulb), 'bulb_worker_connections').reduce((x, s) => x + s.value, 0) === 10, 10_000, () => 'connections per worker add up to 10');
 });

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { startBackend } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
+import { rssMb } from '../helpers/proc.js';
 
 // Fuzzing the traffic port: fast-check generates request bytes (methods, targets, header names and values,
 // framing: Content-Length, chunked, both, garbage) for a bounded time. bulb must never crash, must answer each
@@ -42,7 +42,6 @@ function exchange(port: number, bytes: Buffer): Promise<string> {
   });
 }
 
-const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 test('fuzzed request bytes: no crash, every connection answered or closed, memory flat afterwards', async (t) => {
   const b = await startBackend('b');

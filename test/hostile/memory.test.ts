@@ -2,15 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
 import { startBackend } from '../helpers/backend.js';
 import { startBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
+import { rssMb } from '../helpers/proc.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // Memory under hostile clients, measured as bulb's RSS (/proc/<pid>/status).
 
-const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 test('a slow reader of a 200 MB response: bulb buffers almost nothing (backpressure) for 30 s, then drops it at --send-timeout', async (t) => {
   const SIZE = 200 << 20;

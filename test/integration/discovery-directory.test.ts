@@ -183,7 +183,7 @@ test('a file that was never valid contributes nothing', async (t) => {
   const h = await startDir(t, {}, async (dir) => writeFile(path.join(dir, 'a.yaml'), 'url: ftp://x\n'));
   assert.deepEqual(h.state(), []);
   assert.deepEqual(h.last().problems, [
-    { file: h.file('a.yaml'), pointer: '/url', message: 'url: "ftp://x" has scheme ftp; only http and https are allowed' },
+    { file: h.file('a.yaml'), pointer: '/url', message: 'url: "ftp://x" has scheme ftp; only http, https and h2c are allowed' },
   ]);
   assert.ok(h.logs.some((l) => l.level === 'error' && l.msg.includes('contributes no backends')));
 });

@@ -144,3 +144,14 @@ test('a name that never resolved: start() reports promptly, whether the server r
   await dns.restart(`host-record=a.${ZONE},127.0.0.2\nsrv-host=_http._tcp.late.${ZONE},a.${ZONE},8080,0,1`);
   await waitFor(() => missing.last().backends.length === 1, 5000, 'picked up once it resolves');
 });
+
+test('--dns-scheme https: SRV and A backends are https origins (default http)', async (t) => {
+  const dns = await startDnsmasq(t, [`host-record=a.${ZONE},127.0.0.2`, `srv-host=_https._tcp.web.${ZONE},a.${ZONE},8443,0,1`].join('\n'));
+  const srv = await run(t, { target: { kind: 'srv', name: `_https._tcp.web.${ZONE}` }, server: server(dns.port), scheme: 'https' });
+  assert.deepEqual(srv.brief(), ['https://127.0.0.2:8443 w1 p0']);
+  const a = await run(t, { target: { kind: 'a', host: `a.${ZONE}`, port: 443 }, server: server(dns.port), scheme: 'https' });
+  assert.deepEqual(a.brief(), ['https://127.0.0.2:443 w1 p0']);
+  assert.equal(a.last().backends[0].id, '127.0.0.2:443', 'the id is host:port whatever the scheme');
+  const plain = await run(t, { target: { kind: 'a', host: `a.${ZONE}`, port: 80 }, server: server(dns.port) });
+  assert.deepEqual(plain.brief(), ['http://127.0.0.2:80 w1 p0']);
+});

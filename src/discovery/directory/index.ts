@@ -19,6 +19,7 @@ import type { BackendSpec, DiscoverySource, Snapshot, SnapshotListener, SourceLo
 import { assemble, UNSEEN, type FileReport, type FileResult, type GoodFile, type ParsedFile } from './assemble.js';
 import { ASYNC_FS, errorText, readFile, SYNC_FS, type ReaderFs } from './reader.js';
 import { DirectoryWatcher, type WatchMode } from './watcher.js';
+import { loadTlsMaterial } from '../../tls/material.js';
 
 export type { WatchMode } from './watcher.js';
 
@@ -233,7 +234,7 @@ export class DirectorySource implements DiscoverySource {
         return { kind: 'failed', problem: Object.freeze({ file, pointer: '', message: read.message }) };
       case 'unchanged':
         // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- readFile says unchanged only when given cached's key
-        return { kind: 'parsed', parsed: cached!.parsed };
+        return { kind: 'parsed', parsed: withTlsFiles(file, cached!.parsed) };
       case 'read': {
         const result = parseBackendFile(file, read.text, this.name);
         // Copies: an array grown by push keeps room for 16 more entries (~150 bytes), and these live as long as
@@ -244,7 +245,7 @@ export class DirectorySource implements DiscoverySource {
           pointers: Object.freeze(result.pointers.slice()),
         });
         this.cache.set(file, { key: read.key, parsed });
-        return { kind: 'parsed', parsed };
+        return { kind: 'parsed', parsed: withTlsFiles(file, parsed) };
       }
     }
   }
@@ -321,4 +322,29 @@ export function isBackendFileName(name: string): boolean {
  */
 function entryPath(dir: string, name: string): string {
   return [dir, name].join(dir.endsWith(path.sep) ? '' : path.sep);
+}
+
+/**
+ * A parsed file whose `tls` blocks name files that cannot be used (missing, unreadable, not PEM, a key that does
+ * not match its certificate) is rejected like any other bad entry: its last-known-good backends stay, with their
+ * material. Checked on every scan, not only when the backend file changes, so a CA file that appears later is
+ * picked up by the next scan (at most the resync interval).
+ */
+function withTlsFiles(file: string, parsed: ParsedFile): ParsedFile {
+  if (!parsed.backends.some((b) => b.tls !== undefined)) return parsed;
+  const problems: SourceProblem[] = [];
+  const checked = new Map<string, [string, string][]>();
+  parsed.backends.forEach((b, i) => {
+    if (b.tls === undefined) return;
+    const key = JSON.stringify(b.tls);
+    let found = checked.get(key);
+    if (found === undefined) {
+      const loaded = loadTlsMaterial(b.tls);
+      found = 'problems' in loaded ? loaded.problems : [];
+      checked.set(key, found);
+    }
+    for (const [field, message] of found) problems.push(Object.freeze({ file, pointer: `${parsed.pointers[i]}/tls/${field}`, message }));
+  });
+  if (problems.length === 0) return parsed;
+  return Object.freeze({ backends: Object.freeze([]), pointers: Object.freeze([]), problems: Object.freeze(problems) });
 }

@@ -53,6 +53,8 @@ export interface DnsSourceOptions {
   readonly queryTimeoutMs?: number;
   /** Rounds over the servers per query, unless resolv.conf sets `options attempts:N`. Default 2. */
   readonly attempts?: number;
+  /** Scheme of the backends this source reports (`--dns-scheme`). Default http. */
+  readonly scheme?: 'http' | 'https';
   /** For tests: another resolv.conf. */
   readonly resolvConfPath?: string;
   /** For tests: 0 disables EDNS(0), so answers over 512 bytes come back truncated and go over TCP. */
@@ -117,6 +119,7 @@ export class DnsSource implements DiscoverySource {
   private readonly resolvConfPath: string | undefined;
   private readonly udpPayloadSize: number | undefined;
   private readonly rand: () => number;
+  private readonly scheme: 'http' | 'https';
 
   private listener: SnapshotListener | undefined;
   private startPromise: Promise<void> | undefined;
@@ -156,6 +159,7 @@ export class DnsSource implements DiscoverySource {
     this.resolvConfPath = options.resolvConfPath;
     this.udpPayloadSize = options.udpPayloadSize;
     this.rand = options.rand ?? Math.random;
+    this.scheme = options.scheme ?? 'http';
   }
 
   /**
@@ -442,7 +446,7 @@ export class DnsSource implements DiscoverySource {
 
   private spec(address: string, port: number, weight: number, origin: string, priority: number | undefined): BackendSpec | { problem: SourceProblem } {
     const host = isIP(address) === 6 ? `[${address}]` : address;
-    const parsed = parseBackendUrl(`http://${host}:${port}`);
+    const parsed = parseBackendUrl(`${this.scheme}://${host}:${port}`);
     if ('error' in parsed) return { problem: this.problem(`address ${address} port ${port}: ${parsed.error}`) };
     return Object.freeze({
       id: parsed.id,
@@ -505,6 +509,7 @@ export function dnsSources(
     readonly dnsMinIntervalMs: number;
     readonly dnsMaxIntervalMs: number;
     readonly dnsEmptyAfter: number;
+    readonly dnsScheme?: 'http' | 'https';
   },
   childLog: (sourceName: string) => SourceLogger,
 ): DnsSource[] {
@@ -519,6 +524,7 @@ export function dnsSources(
       minIntervalMs: config.dnsMinIntervalMs,
       maxIntervalMs: config.dnsMaxIntervalMs,
       emptyAfter: config.dnsEmptyAfter,
+      ...(config.dnsScheme ? { scheme: config.dnsScheme } : {}),
       ...(config.dnsServer ? { server: config.dnsServer } : {}),
     };
     const name = dnsSourceName(target);

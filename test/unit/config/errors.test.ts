@@ -20,7 +20,7 @@ test('flag errors name the flag and the reason', async () => {
     [['--hash-key', 'header:'], '--hash-key: "header:" is not client-ip or header:NAME'],
     [['--log-level', 'verbose'], '--log-level: "verbose" is not a log level (fatal, error, warn, info, debug, trace, silent)'],
     [['--strategy='], '--strategy: "" is not a strategy name or module path'],
-    [['--backend', 'ftp://x:21'], '--backend: "ftp://x:21" has scheme ftp; only http and https are allowed'],
+    [['--backend', 'ftp://x:21'], '--backend: "ftp://x:21" has scheme ftp; only http, https and h2c are allowed'],
     [['--backend', 'http://a:1', '--backend', 'http://b/path'], '--backend: "http://b/path" has a path; a backend URL is an origin only'],
     [['--backend', 'nope'], '--backend: "nope" is not a URL (expected http://HOST:PORT)'],
     [['--listen'], '--listen: missing value (expected HOST:PORT)'],
@@ -48,7 +48,7 @@ test('env errors name the variable and the reason', async () => {
   const cases: [NodeJS.ProcessEnv, string][] = [
     [{ BULB_LISTEN: 'abc' }, 'BULB_LISTEN: "abc" is not HOST:PORT'],
     [{ BULB_DRAIN_TIMEOUT: '5x' }, 'BULB_DRAIN_TIMEOUT: "5x" is not a duration (use 250ms, 2s, 1m; a bare number means seconds)'],
-    [{ BULB_BACKEND: 'http://a:1,ftp://b' }, 'BULB_BACKEND: "ftp://b" has scheme ftp; only http and https are allowed'],
+    [{ BULB_BACKEND: 'http://a:1,ftp://b' }, 'BULB_BACKEND: "ftp://b" has scheme ftp; only http, https and h2c are allowed'],
     [{ BULB_LOG_LEVEL: 'loud' }, 'BULB_LOG_LEVEL: "loud" is not a log level (fatal, error, warn, info, debug, trace, silent)'],
   ];
   for (const [env, message] of cases) {
@@ -93,7 +93,7 @@ test('config file validation errors: one line per problem, file and JSON pointer
     `${file}: /admin: must match HOST:PORT or be off (got 9901)`,
     `${file}: /watchDirs: must be a list of directory paths (got "./backends")`,
     `${file}: /backends/1: must be a non-empty string (got 42)`,
-    `${file}: /backends/2: "ftp://bad" has scheme ftp; only http and https are allowed`,
+    `${file}: /backends/2: "ftp://bad" has scheme ftp; only http, https and h2c are allowed`,
     `${file}: /upstreamTimeout: must be a duration like 250ms, 2s or 1m, or a number of seconds (got "5x")`,
     `${file}: /drainTimeout: must be a duration like 250ms, 2s or 1m, or a number of seconds (got -1)`,
     `${file}: /logLevel: must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")`,

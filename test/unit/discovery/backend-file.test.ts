@@ -160,9 +160,9 @@ describe('entry problems', () => {
 
   test('URL rule: schemes, credentials, fragment, query, path, nonsense', () => {
     const cases: [string, string][] = [
-      ['ftp://x', 'url: "ftp://x" has scheme ftp; only http and https are allowed'],
-      ['file:///etc/passwd', 'url: "file:///etc/passwd" has scheme file; only http and https are allowed'],
-      ['javascript:alert(1)', 'url: "javascript:alert(1)" has scheme javascript; only http and https are allowed'],
+      ['ftp://x', 'url: "ftp://x" has scheme ftp; only http, https and h2c are allowed'],
+      ['file:///etc/passwd', 'url: "file:///etc/passwd" has scheme file; only http, https and h2c are allowed'],
+      ['javascript:alert(1)', 'url: "javascript:alert(1)" has scheme javascript; only http, https and h2c are allowed'],
       ['http://user:pw@a:1', 'url: "http://user:pw@a:1" contains credentials; they are not allowed in a backend URL'],
       ['http://a:1/#frag', 'url: "http://a:1/#frag" has a fragment; a backend URL is an origin only'],
       ['http://a:1?x=1', 'url: "http://a:1?x=1" has a query; a backend URL is an origin only'],
@@ -214,7 +214,7 @@ test('BACKEND_FILE_SCHEMA is a plain JSON Schema that forbids unknown fields', (
   const backend = BACKEND_FILE_SCHEMA.definitions.backend;
   assert.equal(backend.additionalProperties, false);
   assert.deepEqual(backend.required, ['url']);
-  assert.deepEqual(Object.keys(backend.properties).sort(), ['health', 'id', 'maxConnections', 'slowStart', 'url', 'weight']);
+  assert.deepEqual(Object.keys(backend.properties).sort(), ['health', 'id', 'maxConnections', 'slowStart', 'tls', 'url', 'weight']);
   assert.equal(backend.properties.weight.maximum, MAX_WEIGHT);
   assert.doesNotThrow(() => JSON.parse(JSON.stringify(BACKEND_FILE_SCHEMA)));
 });
@@ -229,4 +229,21 @@ test('maxConnections and slowStart are read onto the spec, and bad values are na
     bad.problems.map((p) => `${p.pointer}: ${p.message}`),
     ['/maxConnections: maxConnections must be an integer >= 1 (got 0)', '/slowStart: slowStart must be a duration like 250ms, 2s or 1m, or a number of seconds (got "soon")'],
   );
+});
+
+test('a tls block: paths resolved against the file, fields named in problems, https only, cert and key together', () => {
+  const ok = parseBackendFile('/etc/bulb/backends/b.yaml', 'url: https://127.0.0.2:8443\ntls:\n  ca: ../tls/ca.pem\n  serverName: api.internal\n  cert: /abs/client.pem\n  key: client-key.pem\n', 'dir:/x');
+  assert.deepEqual(ok.problems, []);
+  assert.deepEqual(ok.backends[0].tls, { ca: '/etc/bulb/tls/ca.pem', serverName: 'api.internal', cert: '/abs/client.pem', key: '/etc/bulb/backends/client-key.pem' });
+  assert.ok(Object.isFrozen(ok.backends[0].tls));
+  const insecure = parseBackendFile('/d/b.json', JSON.stringify({ url: 'https://a:1', tls: { insecureSkipVerify: true } }), 'dir:/d');
+  assert.deepEqual(insecure.backends[0].tls, { insecureSkipVerify: true });
+  const bad = (doc: unknown) => parseBackendFile('/d/b.json', JSON.stringify(doc), 'dir:/d').problems.map((p) => `${p.pointer}: ${p.message}`);
+  assert.deepEqual(bad({ url: 'https://a:1', tls: { caFile: 'x' } }), ['/tls/caFile: unknown field "caFile" in tls (allowed: ca, serverName, cert, key, insecureSkipVerify)']);
+  assert.deepEqual(bad({ url: 'https://a:1', tls: { ca: 3 } }), ['/tls/ca: tls.ca must be the path of a PEM file (got 3)']);
+  assert.deepEqual(bad({ url: 'https://a:1', tls: { insecureSkipVerify: 'yes' } }), ['/tls/insecureSkipVerify: tls.insecureSkipVerify must be true or false (got "yes")']);
+  assert.deepEqual(bad({ url: 'https://a:1', tls: 'on' }), ['/tls: tls must be an object like {"ca": "/etc/bulb/tls/ca.pem"} (got a string "on")']);
+  assert.deepEqual(bad({ url: 'https://a:1', tls: { cert: 'c.pem' } }), ['/tls/key: tls.cert is set without tls.key (a client certificate needs its private key)']);
+  assert.deepEqual(bad({ url: 'https://a:1', tls: { ca: 'c.pem', insecureSkipVerify: true } }), ['/tls/ca: tls.ca is set but insecureSkipVerify turns verification off; drop one of them']);
+  assert.deepEqual(bad([{ url: 'http://a:1', tls: { ca: 'c.pem' } }]), ['/0/tls: tls is set but the url is http; TLS settings apply to https backends only']);
 });

@@ -38,7 +38,7 @@ test('bad URLs are re-checked and reported as problems; the good ones still appl
   const [s] = await snapshotsOf(['ftp://x', 'http://ok:1', 'http://u:p@h:1', 'http://h:1/path']);
   assert.deepEqual(s.backends.map((b) => b.id), ['ok:1']);
   assert.deepEqual(s.problems, [
-    { file: '--backend', pointer: '/0', message: 'url: "ftp://x" has scheme ftp; only http and https are allowed' },
+    { file: '--backend', pointer: '/0', message: 'url: "ftp://x" has scheme ftp; only http, https and h2c are allowed' },
     { file: '--backend', pointer: '/2', message: 'url: "http://u:p@h:1" contains credentials; they are not allowed in a backend URL' },
     { file: '--backend', pointer: '/3', message: 'url: "http://h:1/path" has a path; a backend URL is an origin only' },
   ]);

@@ -75,6 +75,7 @@ const DEFAULTS: HealthDefaults = {
   rise: 2,
   fall: 3,
   initial: 'healthy',
+  grpcService: '',
 };
 
 test('settings: with nothing set bulb checks TCP; a path (flag or backend file) turns on HTTP', () => {
@@ -82,6 +83,7 @@ test('settings: with nothing set bulb checks TCP; a path (flag or backend file) 
   assert.deepEqual(resolveSettings({ ...DEFAULTS, path: '/healthz' }, undefined), {
     mode: 'http',
     path: '/healthz',
+    service: '',
     status: [200, 399],
     intervalMs: 2000,
     timeoutMs: 1000,
@@ -93,17 +95,19 @@ test('settings: with nothing set bulb checks TCP; a path (flag or backend file) 
   assert.equal(resolveSettings({ ...DEFAULTS, mode: 'off' }, undefined).mode, 'off');
   assert.equal(resolveSettings({ ...DEFAULTS, mode: 'http' }, undefined).path, '/', 'http without a path GETs /');
   assert.equal(resolveSettings({ ...DEFAULTS, path: '/healthz' }, { mode: 'tcp' }).mode, 'tcp');
+  assert.deepEqual([resolveSettings(DEFAULTS, { service: 'api.v1.Api' }).mode, resolveSettings(DEFAULTS, { service: 'api.v1.Api' }).service], ['grpc', 'api.v1.Api'], 'a backend that names a gRPC service wants it checked');
+  assert.deepEqual([resolveSettings({ ...DEFAULTS, mode: 'grpc', grpcService: 'x' }, undefined).mode, resolveSettings({ ...DEFAULTS, mode: 'grpc', grpcService: 'x' }, undefined).service], ['grpc', 'x']);
 });
 
 test('settings: a backend file block overrides field by field', () => {
   const s = resolveSettings({ ...DEFAULTS, path: '/healthz' }, { intervalMs: 500, fall: 1, status: [200, 200] });
-  assert.deepEqual(s, { mode: 'http', path: '/healthz', status: [200, 200], intervalMs: 500, timeoutMs: 1000, rise: 2, fall: 1 });
+  assert.deepEqual(s, { mode: 'http', path: '/healthz', service: '', status: [200, 200], intervalMs: 500, timeoutMs: 1000, rise: 2, fall: 1 });
 });
 
 // ---------------------------------------------------------------------------------------------------------
 // The probe, on real sockets
 
-const HTTP: CheckSettings = { mode: 'http', path: '/healthz', status: [200, 399], intervalMs: 1000, timeoutMs: 300, rise: 2, fall: 3 };
+const HTTP: CheckSettings = { mode: 'http', path: '/healthz', service: '', status: [200, 399], intervalMs: 1000, timeoutMs: 300, rise: 2, fall: 3 };
 
 async function server(t: import('node:test').TestContext, handler: http.RequestListener): Promise<{ url: string; seen: { url: string; headers: http.IncomingHttpHeaders }[] }> {
   const seen: { url: string; headers: http.IncomingHttpHeaders }[] = [];

@@ -9,7 +9,7 @@ import { waitFor } from '../../helpers/wait-for.js';
 const spec = (id: string, extra: Partial<BackendSpec> = {}): BackendSpec =>
   Object.freeze({ id, url: `http://${id}`, weight: 1, source: 'dir:/b', origin: `${id}.json`, ...extra });
 
-const DEFAULTS: HealthDefaults = { mode: 'auto', path: undefined, status: [200, 399], intervalMs: 20, timeoutMs: 1000, rise: 2, fall: 2, initial: 'healthy' };
+const DEFAULTS: HealthDefaults = { mode: 'auto', path: undefined, status: [200, 399], intervalMs: 20, timeoutMs: 1000, rise: 2, fall: 2, initial: 'healthy', grpcService: '' };
 const OUTLIER = { consecutive: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50, unejectOnCheck: true };
 
 function setup(t: import('node:test').TestContext, health: Partial<HealthDefaults> = {}) {

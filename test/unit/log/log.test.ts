@@ -40,6 +40,20 @@ test('access-log lines are the JSON pino would write, and a quiet logger still w
   assert.ok(!Number.isNaN(Date.parse(String(line['time']))));
 });
 
+test('a child logger\'s bindings (a worker\'s index) appear in its access-log lines where pino puts them', async (t) => {
+  const { file, log } = await fileLogger(t);
+  const child = log.child({ worker: 3 });
+  accessLogWriter(child)!(record(7));
+  child.info('plain');
+  flushLogs(child);
+  await waitFor(() => lines(file).length === 2, 5000);
+  const [access, plain] = lines(file);
+  assert.deepEqual(Object.keys(access), ['level', 'time', 'pid', 'worker', 'method', 'path', 'status', 'backend', 'attempts', 'durationMs', 'msg']);
+  assert.equal(access['worker'], 3);
+  // The same key order as pino's own line from the same child.
+  assert.deepEqual(Object.keys(plain).slice(0, 4), ['level', 'time', 'pid', 'worker']);
+});
+
 test('access-log lines and other lines (info and warnings) keep their order in the batched output', async (t) => {
   const { file, log } = await fileLogger(t);
   const access = accessLogWriter(log)!;

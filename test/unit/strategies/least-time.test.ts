@@ -276,3 +276,28 @@ test('least-time over 2,000 backends matches the scan through a long run of begi
     }
   }
 });
+
+test('least-time with load shared across workers sees a fall in load nobody reported (another worker\'s request ended)', () => {
+  const mk = (): TestCandidate[] => [cand('a', { ewmaMs: 10, inflight: 3 }), cand('b', { ewmaMs: 10, inflight: 2 }), cand('c', { ewmaMs: 10, inflight: 4 })];
+  const run = (s: ReturnType<typeof leastTime>): string[] => {
+    const cs = mk();
+    const out = [s.pick(cs, R)!.id, s.pick(cs, R)!.id];
+    // Another worker's three requests to a ended: a's shared count fell, and this worker heard nothing of it.
+    cs[0].inflight = 0;
+    out.push(s.pick(cs, R)!.id);
+    return out;
+  };
+  assert.deepEqual(run(leastTime({ sharedLoad: true })), ['b', 'b', 'a']);
+  // The heap (one worker, every change reported) misses an unreported fall until its next rebuild, by design.
+  assert.deepEqual(run(leastTime()), ['b', 'b', 'b']);
+});
+
+test('least-time with shared load keeps the tie rule: least recently picked, then array order', () => {
+  const [a, b, c] = [cand('a'), cand('b'), cand('c')];
+  const s = leastTime({ sharedLoad: true });
+  assert.deepEqual(picks(() => s.pick([a, b], R), 3), ['a', 'b', 'a']);
+  assert.deepEqual(picks(() => s.pick([c, b, a], R), 4), ['c', 'b', 'a', 'c']);
+  assert.equal(s.pick([], R), undefined);
+  b.inflight = 1;
+  assert.deepEqual(picks(() => s.pick([a, b, c], R), 3), ['a', 'c', 'a']);
+});

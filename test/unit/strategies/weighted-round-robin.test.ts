@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Candidate, Strategy } from '../../../src/strategies/strategy.js';
 import { weightedRoundRobin } from '../../../src/strategies/weighted-round-robin.js';
+import { count } from '../../helpers/tally.js';
 import { cand, picks, req, type TestCandidate } from './_candidates.js';
 
 const R = req();
@@ -19,9 +20,7 @@ test('smooth WRR gives exact proportions in every window of total weight', () =>
   const cs = [cand('a', { weight: 3 }), cand('b', { weight: 2 }), cand('c', { weight: 4 }), cand('d')];
   const s = weightedRoundRobin();
   for (let cycle = 0; cycle < 5; cycle++) {
-    const counts = new Map<string, number>();
-    for (const id of picks(() => s.pick(cs, R), 10)) counts.set(id, (counts.get(id) ?? 0) + 1);
-    assert.deepEqual(Object.fromEntries(counts), { a: 3, b: 2, c: 4, d: 1 }, `cycle ${cycle}`);
+    assert.deepEqual(count(picks(() => s.pick(cs, R), 10)), { a: 3, b: 2, c: 4, d: 1 }, `cycle ${cycle}`);
   }
 });
 
