@@ -2,13 +2,18 @@
 // compiles, and eslint's recommended set over the plain JavaScript (bench, examples, the status page).
 // Every rule switched off or relaxed below says why, beside it. See CONTRIBUTING.md.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   {
-    // dist/ is tsc output; src/generated/ is written by `npm run generate` (ajv standalone code, not ours to
-    // style; test/docs checks it is fresh instead).
+    // A disable comment that no longer silences anything is an error, so the exceptions stay true.
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+  },
+  {
+    // dist/ is tsc output. src/generated/ is ajv's standalone code, written by `npm run generate`, not ours to
+    // style; test/unit/config/generated-validators.test.ts checks it is fresh instead.
     ignores: ['dist/', 'src/generated/', 'node_modules/', '.tmp/'],
   },
   {
@@ -19,6 +24,12 @@ export default tseslint.config(
       globals: globals.node,
     },
     rules: {
+      // Kept on, with node:test's test/describe/it/suite marked safe: they return a promise that the runner
+      // itself awaits and reports on, so awaiting them in a file would only serialise what --test already does.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
+      ],
       // Kept on, with the convention tsc's noUnusedParameters already uses: a parameter named `_x` is there
       // for the shape of an interface (Strategy.pick's request, a factory's context) and is unused on purpose.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'all' }],
@@ -31,12 +42,6 @@ export default tseslint.config(
       // Relaxed for arrow shorthand only: `() => server.close()`, `(err) => (err ? reject(err) : resolve())` are
       // callbacks whose caller discards the result; rewriting each as a block adds noise and no safety
       // (no-floating-promises and no-misused-promises still catch a promise returned there).
-      // Kept on, with node:test's test/describe/it/suite marked safe: they return a promise that the runner
-      // itself awaits and reports on, so awaiting them in a file would only serialise what --test already does.
-      '@typescript-eslint/no-floating-promises': [
-        'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
-      ],
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       // Off: tsconfig does not set noUncheckedIndexedAccess, so an array slot, a regex group or a split() part
       // is typed as always present and every deliberate `=== undefined` guard on one reads as "unnecessary";
@@ -45,15 +50,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-condition': 'off',
       // Relaxed to allow arrow functions: `() => {}` is how a Node callback or a logger slot is told "nothing
       // to do"; an empty method or function declaration is still reported.
+      '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
       // Relaxed for a variable read before its one assignment: a closure built first (TlsStore's callbacks, a
       // timer's canceller) reaches a value made after it, and `let` is the only way to say so.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
-      '@typescript-eslint/no-empty-function': ['error', { allow: ['arrowFunctions'] }],
     },
   },
   {
     // In tests and benchmarks an `!` on a value the test just produced is an assertion: if it is wrong the test
-    // fails at once, which is what a test should do. In src/ each `!` is rewritten or justified.
+    // fails at once, which is what a test should do. In src/ each `!` is rewritten or justified where it stands.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
