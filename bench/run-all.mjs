@@ -62,7 +62,7 @@ const header = [
     ? '> **Quick harness check (`--quick`): 1 short round, 20 discovery trials, 5 DNS trials. Not a measurement; do not quote these figures.**\n'
     : '> Only ratios measured in one run mean anything; absolute figures move with the machine and its load.\n',
   ...machineLines(`npm run bench${opts.quick ? ' -- --quick' : ''}`),
-  `- Benchmarks run, in order: ${BENCHES.map(([n, a]) => `\`node ${a.join(' ')}\``).join(', ')}`,
+  `- Benchmarks run, in order: ${BENCHES.map(([, a]) => `\`node ${a.join(' ')}\``).join(', ')}`,
   '',
 ];
 writeFileSync(opts.out, header.join('\n') + '\n' + sections.join('\n'));

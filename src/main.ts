@@ -180,8 +180,8 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
         strategy: strategy.name,
         version: packageVersion,
         ...(plane
-          ? { connections: () => new Promise<number>((resolve, reject) => plane!.traffic.getConnections((err, n) => (err ? reject(err) : resolve(n)))) }
-          : { workers: async () => workerRows(workers!) }),
+          ? { connections: () => new Promise<number>((resolve, reject) => plane.traffic.getConnections((err, n) => (err ? reject(err) : resolve(n)))) }
+          : workers && { workers: () => Promise.resolve(workerRows(workers)) }),
       })
     : undefined;
   if (admin && config.adminToken === undefined && config.admin && !isLoopback(config.admin.host)) {
@@ -198,7 +198,10 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     if (plane) {
       plane.pool.apply(pool.snapshot());
       address = await listen(plane.traffic, config.listen, 'traffic');
-    } else address = await workers!.start();
+    } else {
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- no in-process plane means workerCount > 1, so the group exists
+      address = await workers!.start();
+    }
     adminAddress = admin && config.admin ? await listen(admin, config.admin, 'the admin API') : undefined;
   } catch (err) {
     // Stop everything started above (a directory watch, health-check timers, DNS lookups), or their handles
@@ -229,6 +232,7 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
       const inflight = pool.all().reduce((n, b) => n + b.inflight, 0);
       log.info({ reason, inflight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: no new connections, draining in-flight requests');
       const deadline = Date.now() + config.drainTimeoutMs;
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- no in-process plane means workerCount > 1, so the group exists
       const drained = plane ? await stopDataPlane(plane, deadline) : await workers!.stop(deadline);
       controller.stop();
       health.stop();

@@ -34,8 +34,8 @@ export interface WorkerStats {
  * durationMs] × n; retries as [id, error] × n; refused as [id] × n.
  */
 export interface ReportBatch {
-  readonly attempts: Array<string | number>;
-  readonly exchanges: Array<string | number>;
+  readonly attempts: (string | number)[];
+  readonly exchanges: (string | number)[];
   readonly retries: string[];
   /** Backends whose failed attempt the retry budget kept from being retried. */
   readonly refused: string[];

@@ -29,7 +29,7 @@ function loadReporter(strategy: Strategy, log: Logger): (target: Target) => void
   let reported = false;
   return (target) => {
     try {
-      strategy.loadChanged!(target);
+      strategy.loadChanged?.(target);
     } catch (err) {
       if (reported) return;
       reported = true;

@@ -32,11 +32,11 @@ function decodeRequest(buf: Buffer): { service: string } {
   let i = 0;
   let service = '';
   while (i < buf.length) {
-    const tag = buf[i++]!;
+    const tag = buf[i++];
     let len = 0;
     let shift = 0;
     for (;;) {
-      const b = buf[i++]!;
+      const b = buf[i++];
       len |= (b & 0x7f) << shift;
       if ((b & 0x80) === 0) break;
       shift += 7;
