@@ -105,10 +105,19 @@ class StreamExchange implements RetryState {
     this.deadlineAt = deadlineMs === undefined ? undefined : this.started + deadlineMs;
   }
 
-  /** The body can be sent again: none, buffered whole, or streamed but not one byte read from the client yet. */
+  /** The current attempt's copy of a streamed body (see `StreamForwarder.feed`). */
+  feed: PassThrough | undefined = undefined;
+  /**
+   * What has been read of a streamed body so far, kept (up to `--retry-body-limit`) until a backend answers, so a
+   * call refused unprocessed can be sent elsewhere whole; `undefined` once it can no longer be replayed.
+   */
+  recorded: Buffer[] | undefined = [];
+  recordedBytes = 0;
+  clientEnded = false;
+
+  /** The body can be sent again: none, buffered whole, or streamed and still wholly recorded. */
   get replayable(): boolean {
-    if (!this.streamBody) return true;
-    return !this.stream.readableDidRead && !this.stream.destroyed;
+    return !this.streamBody || this.recorded !== undefined;
   }
 }
 
@@ -257,10 +266,42 @@ export class StreamForwarder {
       });
       return;
     }
-    // Streamed (gRPC streams, large uploads): nothing is read until a backend's stream is open, so a call whose
-    // backend refused the connection still has its whole body and may go to another backend.
+    // Streamed (gRPC streams, large uploads): each attempt reads it through a feed of its own, and what was read
+    // is kept until a backend answers (up to --retry-body-limit), so a call refused unprocessed can be replayed.
     ex.streamBody = true;
+    if (opts.retries === 0) ex.recorded = undefined;
+    stream.on('data', (c: Buffer) => {
+      if (ex.recorded !== undefined) {
+        ex.recordedBytes += c.length;
+        if (ex.recordedBytes > opts.retryBodyLimit) ex.recorded = undefined;
+        else ex.recorded.push(c);
+      }
+      const feed = ex.feed;
+      if (feed === undefined || feed.destroyed) return;
+      if (!feed.write(c)) {
+        // Backpressure from the backend (HTTP/2 flow control) reaches the client through its stream's window.
+        stream.pause();
+        feed.once('drain', () => {
+          if (ex.feed === feed) stream.resume();
+        });
+      }
+    });
+    stream.once('end', () => {
+      ex.clientEnded = true;
+      ex.feed?.end();
+    });
     this.attempt(ex);
+  }
+
+  /** A new copy of the streamed body for the next attempt: what was recorded, then the rest as it arrives. */
+  private feed(ex: StreamExchange): PassThrough {
+    ex.feed?.destroy();
+    const feed = new PassThrough();
+    ex.feed = feed;
+    for (const c of ex.recorded ?? []) feed.write(c);
+    if (ex.clientEnded) feed.end();
+    else if (ex.stream.isPaused()) ex.stream.resume();
+    return feed;
   }
 
   private attempt(ex: StreamExchange): void {
@@ -281,18 +322,20 @@ export class StreamForwarder {
       ex.headers['grpc-timeout'] = `${left}m`;
       headersTimeout = Math.min(headersTimeout, left);
     }
-    let body: Buffer | Readable | null = ex.body ?? null;
-    if (body === null && ex.streamBody) {
-      // The h2c upstream only pipes the client's stream, and starts only once its connection is up. undici
-      // destroys a body stream it is done with, which for this Duplex would reset the client's stream before the
-      // response: it gets a pipe of its own.
-      body = backend.url.startsWith('h2c:') ? ex.stream : ex.stream.pipe(new PassThrough());
+    // A feed rather than the client's stream itself: undici destroys a body stream it is done with, which for
+    // this Duplex would reset the client's stream before the response.
+    const body: Buffer | Readable | null = ex.body ?? (ex.streamBody ? this.feed(ex) : null);
+    // TE is hop-by-hop on HTTP/1.1 (it would need `Connection: TE`); only an HTTP/2 backend gets `te: trailers`.
+    let headers = ex.headers;
+    if (headers['te'] !== undefined && !backend.url.startsWith('h2c:')) {
+      headers = { ...headers };
+      delete headers['te'];
     }
     backend.dispatcher.dispatch(
       {
         path: ex.path,
         method: ex.method,
-        headers: ex.headers,
+        headers,
         body,
         headersTimeout,
         bodyTimeout: 0,
@@ -313,6 +356,8 @@ export class StreamForwarder {
       this.attempt(ex);
       return;
     }
+    // A backend answered: the call is no longer replayable, and what was kept for a replay is let go.
+    ex.recorded = undefined;
     attempt.status = status;
     attempt.endStream = endStream;
     const headers = h2Headers(raw, { ':status': status });
@@ -437,6 +482,8 @@ export class StreamForwarder {
 
   private streamClosed(ex: StreamExchange): void {
     clearTimeout(ex.deadlineTimer);
+    ex.recorded = undefined;
+    if (ex.feed !== undefined && !ex.feed.writableEnded) ex.feed.destroy();
     if (!ex.over) {
       // The client reset the stream (a cancelled call) or its connection went: cancel the backend's stream.
       ex.clientGone = true;

@@ -238,10 +238,13 @@ export function attachHttp2(
  */
 function sniff(socket: Socket, headerTimeoutMs: number, then: (isH2: boolean) => void): void {
   let seen: Buffer | undefined;
+  // Everything is taken off the socket once it is handed on: an idle keep-alive connection keeps nothing of this.
   const done = (): void => {
     clearTimeout(timer);
     socket.removeListener('data', onData);
     socket.removeListener('end', onEnd);
+    socket.removeListener('close', done);
+    socket.removeListener('error', onError);
   };
   const onData = (chunk: Buffer): void => {
     seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
@@ -251,10 +254,15 @@ function sniff(socket: Socket, headerTimeoutMs: number, then: (isH2: boolean) =>
     done();
     socket.pause();
     socket.unshift(seen);
+    seen = undefined;
     then(match);
     process.nextTick(() => socket.resume());
   };
   const onEnd = (): void => {
+    done();
+    socket.destroy();
+  };
+  const onError = (): void => {
     done();
     socket.destroy();
   };
@@ -265,5 +273,5 @@ function sniff(socket: Socket, headerTimeoutMs: number, then: (isH2: boolean) =>
   socket.on('data', onData);
   socket.once('end', onEnd);
   socket.once('close', done);
-  socket.on('error', () => socket.destroy());
+  socket.once('error', onError);
 }

@@ -4,6 +4,7 @@ import http2 from 'node:http2';
 import { startBulb, warnings } from '../helpers/bulb.js';
 import { echoClient, grpc, startGrpcBackend, unary, type Msg } from '../helpers/grpc.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { startDnsmasq, ZONE } from '../helpers/dnsmasq.js';
 
 const hostOf = (url: string): string => new URL(url).host;
 
@@ -210,4 +211,18 @@ test('gRPC: SIGTERM drains: a call in flight completes, the connection gets GOAW
   const done = await slow;
   assert.equal(done.res.text, 'slow', 'the call in flight finished');
   assert.equal(await bulb.exited, 0);
+});
+
+test('gRPC: --dns-srv with --dns-scheme h2c finds the gRPC servers (a headless Service’s _grpc._tcp records) and balances calls over them', async (t) => {
+  const a = await startGrpcBackend(t, 'a');
+  const b = await startGrpcBackend(t, 'b');
+  const name = `_grpc._tcp.echo.${ZONE}`;
+  const dns = await startDnsmasq(t, [`host-record=pod.${ZONE},127.0.0.1`, `srv-host=${name},pod.${ZONE},${a.port},0,1`, `srv-host=${name},pod.${ZONE},${b.port},0,1`].join('\n'));
+  const bulb = await startBulb(t, ['--dns-srv', name, '--dns-server', dns.server, '--dns-scheme', 'h2c', '--health-mode', 'off']);
+  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ url: string }> };
+  assert.deepEqual(backends.map((x) => x.url).sort(), [a.url, b.url].sort());
+  const client = echoClient(t, hostOf(bulb.url));
+  const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => unary(client, { text: `d${i}` })));
+  assert.deepEqual([a.calls.Unary, b.calls.Unary], [10, 10]);
+  assert.equal(replies.length, 20);
 });

@@ -135,7 +135,9 @@ test('hop-by-hop rules hold across HTTP versions: nothing connection-specific re
 
   // HTTP/2 client → HTTP/1.1 backend answering with hop-by-hop headers: the client gets none of them (node:http2
   // would refuse to send them, so this fails as a 502 if one slips through).
-  const backend = http.createServer((_req, res) => {
+  let backendSaw: http.IncomingHttpHeaders = {};
+  const backend = http.createServer((req, res) => {
+    backendSaw = req.headers;
     res.writeHead(200, { Connection: 'keep-alive, X-Drop', 'X-Drop': '1', 'Keep-Alive': 'timeout=5', 'Proxy-Connection': 'keep-alive', 'X-Kept': 'yes', 'Content-Length': '2' });
     res.end('ok');
   });
@@ -145,10 +147,11 @@ test('hop-by-hop rules hold across HTTP versions: nothing connection-specific re
   const session = http2.connect(b2.url);
   session.on('error', () => {});
   t.after(() => session.close());
-  const req = session.request({ ':path': '/' });
+  const req = session.request({ ':path': '/', te: 'trailers' });
   const headers = await new Promise<http2.IncomingHttpHeaders>((r) => req.on('response', r));
   req.resume();
   assert.equal(headers[':status'], 200);
+  assert.equal(backendSaw['te'], undefined, 'TE is hop-by-hop on HTTP/1.1');
   assert.equal(headers['x-kept'], 'yes');
   for (const h of ['connection', 'x-drop', 'keep-alive', 'proxy-connection']) assert.equal(headers[h], undefined, h);
 });
@@ -189,4 +192,39 @@ test('HTTP/2: a buffered body that stops arriving gets 408 after --body-timeout;
   const ok = session.request({ ':path': '/fine' });
   ok.resume();
   assert.equal(await new Promise<number>((r) => ok.on('response', (h) => r(Number(h[':status'])))), 200);
+});
+
+test('h2c backends: a stream the backend refuses (REFUSED_STREAM) is retried even for a POST; one it reset after taking it is not', async (t) => {
+  const a = await startH2Backend(t, 'a');
+  const b = await startH2Backend(t, 'b');
+  a.mode = 'refuse';
+  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--health-mode', 'off', '--outlier-consecutive', '0']);
+  const post = async (): Promise<{ status: number; body: string }> => {
+    const session = http2.connect(bulb.url);
+    session.on('error', () => {});
+    try {
+      const req = session.request({ ':method': 'POST', ':path': '/call', 'content-type': 'application/octet-stream' });
+      req.end('payload');
+      const status = await new Promise<number>((r) => req.on('response', (h) => r(Number(h[':status']))));
+      let body = '';
+      req.setEncoding('utf8').on('data', (c: string) => (body += c));
+      await new Promise((r) => req.on('end', r));
+      return { status, body };
+    } finally {
+      session.close();
+    }
+  };
+  const refused = await Promise.all(Array.from({ length: 6 }, post));
+  assert.deepEqual(refused.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
+  assert.ok(refused.every((r) => r.body === 'b /call payload'), 'served by b, with the whole body');
+  await waitFor(() => bulb.logs.filter((l) => l.msg === 'request').length >= 6, 5_000);
+  const retried = bulb.logs.filter((l) => l.msg === 'retrying on another backend');
+  assert.ok(retried.length >= 3 && retried.every((l) => l['error'] === 'H2_REFUSED_STREAM'), JSON.stringify(retried));
+
+  // Reset (CANCEL) after the backend took the stream: it may have acted on it, so a POST is not sent again.
+  a.mode = 'reset';
+  const before = b.seen.length;
+  const reset = await Promise.all(Array.from({ length: 6 }, post));
+  assert.equal(reset.filter((r) => r.status === 502).length, 3, reset.map((r) => r.status).join(','));
+  assert.equal(b.seen.length - before, 3, 'b got only its own share');
 });

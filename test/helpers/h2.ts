@@ -18,6 +18,8 @@ export interface H2Backend {
   readonly seen: SeenStream[];
   /** Client sessions (TCP connections) it accepted. */
   sessions: number;
+  /** How it treats a new stream: answer it, refuse it unprocessed (REFUSED_STREAM), or reset it (CANCEL). */
+  mode: 'ok' | 'refuse' | 'reset';
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startH2Backend(t: TestContext, name: string): Promise<H2Ba
     url: '',
     seen,
     sessions: 0,
+    mode: 'ok',
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
   server.on('session', (s) => {
@@ -43,6 +46,16 @@ export async function startH2Backend(t: TestContext, name: string): Promise<H2Ba
   });
   const sessionsOf = new Set<http2.ServerHttp2Session>();
   server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    if (b.mode === 'refuse') {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (b.mode === 'reset') {
+      seen.push({ method: String(headers[':method']), path: String(headers[':path']), headers, body: '' });
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      return;
+    }
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
