@@ -467,12 +467,12 @@ export const SETTINGS = [
   oneOf({
     key: 'dnsScheme',
     flag: '--dns-scheme',
-    value: 'http|https',
-    help: 'Scheme of the backends --dns-srv and --dns-a find: http, or https (verified as the --backend-tls-* settings say; see docs/backend-tls.md).',
-    values: ['http', 'https'],
+    value: 'http|https|h2c',
+    help: 'Scheme of the backends --dns-srv and --dns-a find: http, https (verified as the --backend-tls-* settings say; see docs/backend-tls.md) or h2c (cleartext HTTP/2, e.g. gRPC).',
+    values: ['http', 'https', 'h2c'],
     default: 'http',
-    expected: 'http or https',
-    rule: 'must be http or https',
+    expected: 'http, https or h2c',
+    rule: 'must be http, https or h2c',
   }),
   // Docker's embedded DNS answers with TTL 600 and CoreDNS with 5-30 s: the clamps keep bulb following
   // changes within 30 s, without asking more than once a second.

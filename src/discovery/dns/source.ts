@@ -54,7 +54,7 @@ export interface DnsSourceOptions {
   /** Rounds over the servers per query, unless resolv.conf sets `options attempts:N`. Default 2. */
   readonly attempts?: number;
   /** Scheme of the backends this source reports (`--dns-scheme`). Default http. */
-  readonly scheme?: 'http' | 'https';
+  readonly scheme?: 'http' | 'https' | 'h2c';
   /** For tests: another resolv.conf. */
   readonly resolvConfPath?: string;
   /** For tests: 0 disables EDNS(0), so answers over 512 bytes come back truncated and go over TCP. */
@@ -119,7 +119,7 @@ export class DnsSource implements DiscoverySource {
   private readonly resolvConfPath: string | undefined;
   private readonly udpPayloadSize: number | undefined;
   private readonly rand: () => number;
-  private readonly scheme: 'http' | 'https';
+  private readonly scheme: 'http' | 'https' | 'h2c';
 
   private listener: SnapshotListener | undefined;
   private startPromise: Promise<void> | undefined;
@@ -508,7 +508,7 @@ export function dnsSources(
     readonly dnsMinIntervalMs: number;
     readonly dnsMaxIntervalMs: number;
     readonly dnsEmptyAfter: number;
-    readonly dnsScheme?: 'http' | 'https';
+    readonly dnsScheme?: 'http' | 'https' | 'h2c';
   },
   childLog: (sourceName: string) => SourceLogger,
 ): DnsSource[] {
