@@ -28,6 +28,7 @@ const MICRO = ['--expose-gc', '--import', 'tsx'];
 /** [name, node arguments]; --quick shortens the long ones. */
 const BENCHES = [
   ['e2e', ['bench/e2e.mjs', ...(opts.quick ? ['--rounds', '1', '--duration', '3s', '--warmup', '1s'] : [])]],
+  ['workers', ['bench/workers.mjs', ...(opts.quick ? ['--rounds', '1', '--duration', '3s'] : [])]],
   ['pick', [...MICRO, '--min-semi-space-size=64', '--max-semi-space-size=64', 'bench/micro/pick.bench.ts']],
   ['plan', [...MICRO, 'bench/micro/plan.bench.ts']],
   ['discovery', ['bench/discovery-latency.mjs', ...(opts.quick ? ['--trials', '20'] : [])]],

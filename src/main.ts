@@ -218,9 +218,11 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     stopping ??= (async () => {
       // /readyz fails from here on, so whoever routes to this bulb stops; keep serving while that propagates.
       shuttingDown = true;
-      if (plane) plane.draining = true;
-      workers?.draining();
       if (config.shutdownDelayMs > 0) {
+        // Keep serving, but tell keep-alive clients to reconnect (they reach another replica once the endpoint is
+        // gone). Without a delay, `Connection: close` starts only after the listeners have closed (stopDataPlane).
+        if (plane) plane.draining = true;
+        workers?.draining();
         log.info({ reason, shutdownDelayMs: config.shutdownDelayMs }, 'shutting down: /readyz failing, still serving during the shutdown delay');
         await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       }

@@ -11,7 +11,7 @@ import type { Reporter } from '../pool/snapshot.js';
 import { createStrategy } from '../strategies/index.js';
 import { defaultContext } from '../strategies/strategy.js';
 import type { FromWorker, ReportBatch, ToWorker, WorkerInit } from './messages.js';
-import { buildDataPlane, stopDataPlane } from './plane.js';
+import { buildDataPlane, stopDataPlane, stopListening } from './plane.js';
 import { loadCounters } from '../pool/load-slots.js';
 
 const port = parentPort!;
@@ -82,6 +82,10 @@ port.on('message', (m: ToWorker) => {
     }
     case 'draining':
       plane.draining = true;
+      return;
+    case 'unlisten':
+      stopListening(plane);
+      post({ t: 'unlistened' });
       return;
     case 'stop':
       void stopDataPlane(plane, m.deadline).then((drained) => {

@@ -121,6 +121,26 @@ export class WorkerGroup {
   /** Stops every worker (see `stopDataPlane`); resolves true when every one drained in time. */
   async stop(deadline: number): Promise<boolean> {
     this.stopping = true;
+    // Every worker closes its listener first, and only then do any answer `Connection: close` (see stopListening).
+    await Promise.all(
+      this.slots.map((s) => {
+        const w = s.worker;
+        if (!w) return undefined;
+        return Promise.race([
+          new Promise<void>((resolve) => {
+            const onMessage = (m: FromWorker): void => {
+              if (m.t !== 'unlistened') return;
+              w.off('message', onMessage);
+              resolve();
+            };
+            w.on('message', onMessage);
+            w.once('exit', () => resolve());
+            this.send(s, { t: 'unlisten' });
+          }),
+          new Promise((r) => setTimeout(r, SYNC_TIMEOUT_MS).unref()),
+        ]);
+      }),
+    );
     const results = await Promise.all(
       this.slots.map((s) => {
         clearTimeout(s.restartTimer);

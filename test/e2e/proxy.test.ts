@@ -166,7 +166,8 @@ test('a happy path logs no warning or error: GETs, HEADs, small and streamed bod
 test('connections to backends are reused (keep-alive)', async (t) => {
   const b = await startBackend('ka');
   t.after(() => b.close());
-  const bulb = await startBulb(t, ['--backend', b.url]);
+  // One worker: each worker keeps its own upstream connections, and new client connections spread over workers.
+  const bulb = await startBulb(t, ['--backend', b.url, '--workers', '1']);
   for (let i = 0; i < 20; i++) assert.equal((await request(`${bulb.url}/${i}`)).status, 200);
   assert.equal(b.seen.length, 20);
   // Each new client connection (agent: false) still shared one upstream socket. (Counted by the socket each
