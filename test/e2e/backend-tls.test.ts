@@ -240,6 +240,10 @@ test('bad tls in a backend file: a clear error naming the file and reason; bulb 
   assert.equal(missingLine['reason'], `cannot read CA file ${missing}: no such file (ENOENT)`);
   const typo = await bulb.waitForLog((l) => l.level === 'error' && String(l['file']).endsWith('d-typo.json'));
   assert.match(typo['reason'] as string, /unknown field "caFile" in tls \(allowed: ca, serverName, cert, key, insecureSkipVerify\)/);
+  // `bulb check` says the same, with the same code.
+  const check = await runBulb(['check', '--watch-dir', dir]);
+  assert.equal(check.code, 1);
+  assert.ok(check.stdout.includes(`c-missing.json: /tls/ca: cannot read CA file ${missing}: no such file (ENOENT)`), check.stdout);
   const seen = new Set<string>();
   for (let i = 0; i < 6; i++) seen.add((await request(`${bulb.url}/`)).body);
   assert.deepEqual(seen, new Set(['plain', 'tls-good']), 'the rejected files add nothing; the rest serves');

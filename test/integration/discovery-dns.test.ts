@@ -145,7 +145,7 @@ test('a name that never resolved: start() reports promptly, whether the server r
   await waitFor(() => missing.last().backends.length === 1, 5000, 'picked up once it resolves');
 });
 
-test('--dns-scheme https: SRV and A backends are https origins (default http)', async (t) => {
+test('--dns-scheme https|h2c: SRV and A backends are https or h2c origins (default http)', async (t) => {
   const dns = await startDnsmasq(t, [`host-record=a.${ZONE},127.0.0.2`, `srv-host=_https._tcp.web.${ZONE},a.${ZONE},8443,0,1`].join('\n'));
   const srv = await run(t, { target: { kind: 'srv', name: `_https._tcp.web.${ZONE}` }, server: server(dns.port), scheme: 'https' });
   assert.deepEqual(srv.brief(), ['https://127.0.0.2:8443 w1 p0']);
@@ -154,4 +154,6 @@ test('--dns-scheme https: SRV and A backends are https origins (default http)', 
   assert.equal(a.last().backends[0].id, '127.0.0.2:443', 'the id is host:port whatever the scheme');
   const plain = await run(t, { target: { kind: 'a', host: `a.${ZONE}`, port: 80 }, server: server(dns.port) });
   assert.deepEqual(plain.brief(), ['http://127.0.0.2:80 w1 p0']);
+  const h2c = await run(t, { target: { kind: 'srv', name: `_https._tcp.web.${ZONE}` }, server: server(dns.port), scheme: 'h2c' });
+  assert.deepEqual(h2c.brief(), ['h2c://127.0.0.2:8443 w1 p0'], 'cleartext HTTP/2 (gRPC) replicas');
 });
