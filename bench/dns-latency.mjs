@@ -206,7 +206,7 @@ async function startDnsmasq() {
 
 async function main() {
   const command = `node bench/dns-latency.mjs ${process.argv.slice(2).join(' ')}`.trim();
-  const { a, b, probe, port } = await backends();
+  const { probe, port } = await backends();
   writeHosts(BASE_IPS);
   const dns = await startDnsmasq();
   log(`dnsmasq ${dns.version} (PID ${dns.proc.pid}) on 127.0.0.1:${dns.port}, TTL ${TTL_S} s; backends on port ${port}`);

@@ -28,6 +28,7 @@ const MICRO = ['--expose-gc', '--import', 'tsx'];
 /** [name, node arguments]; --quick shortens the long ones. */
 const BENCHES = [
   ['e2e', ['bench/e2e.mjs', ...(opts.quick ? ['--rounds', '1', '--duration', '3s', '--warmup', '1s'] : [])]],
+  ['workers', ['bench/workers.mjs', ...(opts.quick ? ['--rounds', '1', '--duration', '3s'] : [])]],
   ['pick', [...MICRO, '--min-semi-space-size=64', '--max-semi-space-size=64', 'bench/micro/pick.bench.ts']],
   ['plan', [...MICRO, 'bench/micro/plan.bench.ts']],
   ['discovery', ['bench/discovery-latency.mjs', ...(opts.quick ? ['--trials', '20'] : [])]],
@@ -61,7 +62,7 @@ const header = [
     ? '> **Quick harness check (`--quick`): 1 short round, 20 discovery trials, 5 DNS trials. Not a measurement; do not quote these figures.**\n'
     : '> Only ratios measured in one run mean anything; absolute figures move with the machine and its load.\n',
   ...machineLines(`npm run bench${opts.quick ? ' -- --quick' : ''}`),
-  `- Benchmarks run, in order: ${BENCHES.map(([n, a]) => `\`node ${a.join(' ')}\``).join(', ')}`,
+  `- Benchmarks run, in order: ${BENCHES.map(([, a]) => `\`node ${a.join(' ')}\``).join(', ')}`,
   '',
 ];
 writeFileSync(opts.out, header.join('\n') + '\n' + sections.join('\n'));

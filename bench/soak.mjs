@@ -127,7 +127,9 @@ async function main() {
       let msg = line;
       try {
         msg = JSON.parse(line).msg;
-      } catch {}
+      } catch {
+        // Not a JSON log line: count the raw line as its own message.
+      }
       byMsg[msg] = (byMsg[msg] ?? 0) + 1;
     }
   });

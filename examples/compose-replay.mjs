@@ -25,7 +25,7 @@ const bin = fileURLToPath(new URL('dist/src/cli/bin.js', root));
 const token = process.env.BULB_ADMIN_TOKEN ?? 'replay-token';
 
 /** Answers like the strm/helloworld-http image: a page naming the "container" that served it. */
-function startWeb(name, host, port) {
+function startWeb(name, host) {
   const server = http.createServer((_req, res) => {
     res.setHeader('content-type', 'text/html');
     res.end(`<html><head><title>HTTP Hello World</title></head><body><h1>Hello from ${name}</h1></body></html>\n`);

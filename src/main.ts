@@ -180,8 +180,8 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
         strategy: strategy.name,
         version: packageVersion,
         ...(plane
-          ? { connections: () => new Promise<number>((resolve, reject) => plane!.traffic.getConnections((err, n) => (err ? reject(err) : resolve(n)))) }
-          : { workers: async () => workerRows(workers!) }),
+          ? { connections: () => new Promise<number>((resolve, reject) => plane.traffic.getConnections((err, n) => (err ? reject(err) : resolve(n)))) }
+          : workers && { workers: () => Promise.resolve(workerRows(workers)) }),
       })
     : undefined;
   if (admin && config.adminToken === undefined && config.admin && !isLoopback(config.admin.host)) {
@@ -198,7 +198,10 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     if (plane) {
       plane.pool.apply(pool.snapshot());
       address = await listen(plane.traffic, config.listen, 'traffic');
-    } else address = await workers!.start();
+    } else {
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- no in-process plane means workerCount > 1, so the group exists
+      address = await workers!.start();
+    }
     adminAddress = admin && config.admin ? await listen(admin, config.admin, 'the admin API') : undefined;
   } catch (err) {
     // Stop everything started above (a directory watch, health-check timers, DNS lookups), or their handles
@@ -218,15 +221,18 @@ export async function startBulb(config: Config, log: Logger): Promise<Bulb> {
     stopping ??= (async () => {
       // /readyz fails from here on, so whoever routes to this bulb stops; keep serving while that propagates.
       shuttingDown = true;
-      if (plane) plane.draining = true;
-      workers?.draining();
       if (config.shutdownDelayMs > 0) {
+        // Keep serving, but tell keep-alive clients to reconnect (they reach another replica once the endpoint is
+        // gone). Without a delay, `Connection: close` starts only after the listeners have closed (stopDataPlane).
+        if (plane) plane.draining = true;
+        workers?.draining();
         log.info({ reason, shutdownDelayMs: config.shutdownDelayMs }, 'shutting down: /readyz failing, still serving during the shutdown delay');
         await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       }
       const inflight = pool.all().reduce((n, b) => n + b.inflight, 0);
       log.info({ reason, inflight, drainTimeoutMs: config.drainTimeoutMs }, 'shutting down: no new connections, draining in-flight requests');
       const deadline = Date.now() + config.drainTimeoutMs;
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- no in-process plane means workerCount > 1, so the group exists
       const drained = plane ? await stopDataPlane(plane, deadline) : await workers!.stop(deadline);
       controller.stop();
       health.stop();

@@ -21,7 +21,7 @@ export function parseDuration(input: string | number): number | undefined {
   if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input * 1000 : undefined;
   const m = PATTERN.exec(input.trim());
   if (!m) return undefined;
-  const ms = Number(m[1]) * UNITS[m[2] ?? 's']!;
+  const ms = Number(m[1]) * UNITS[m[2] ?? 's'];
   return Number.isFinite(ms) ? Math.round(ms) : undefined;
 }
 
@@ -77,5 +77,5 @@ export const HEALTH_STATUS_PATTERN = '^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$';
 /** `200` or `200-399` (already matched against {@link HEALTH_STATUS_PATTERN}) → an inclusive `[from, to]`. */
 export function parseStatusRange(text: string): [number, number] {
   const [from, to] = text.split('-').map(Number);
-  return [from!, to ?? from!];
+  return [from, to ?? from];
 }

@@ -54,7 +54,7 @@ export function timeNsPerOp(fn: (i: number) => number, options: TimeOptions = {}
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;

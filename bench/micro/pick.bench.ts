@@ -84,7 +84,7 @@ async function measureOne(name: string): Promise<StrategyResult> {
     const candidates = makeCandidates(n, n);
     // Production's context: Math.random and client-ip hashing (bulb's defaults).
     const strategy = await createStrategy(name, defaultContext());
-    const pickOnce = (i: number): number => strategy.pick(candidates, reqs[i & 255]!)?.weight ?? 0;
+    const pickOnce = (i: number): number => strategy.pick(candidates, reqs[i & 255])?.weight ?? 0;
     const nsPerPick = timeNsPerOp(pickOnce, { minSampleMs: 40 });
     const bytesPerPick = await bytesPerOp(pickOnce, n >= 10_000 ? 20_000 : 100_000);
     // A pool change hands the strategy a new array: time its first two picks (cache rebuilds happen here).
@@ -93,9 +93,9 @@ async function measureOne(name: string): Promise<StrategyResult> {
     for (let k = 0; k < 5; k++) {
       const fresh = [...candidates];
       const t0 = performance.now();
-      strategy.pick(fresh, reqs[k]!);
+      strategy.pick(fresh, reqs[k]);
       const t1 = performance.now();
-      strategy.pick(fresh, reqs[k]!);
+      strategy.pick(fresh, reqs[k]);
       first.push((t1 - t0) * 1000);
       second.push((performance.now() - t1) * 1000);
     }
@@ -107,13 +107,13 @@ async function measureOne(name: string): Promise<StrategyResult> {
   const candidates = makeCandidates(n, n);
   const strategy = await createStrategy(name, defaultContext());
   // Twice: least-time builds its heap on the second pick from an array.
-  strategy.pick(candidates, reqs[0]!);
-  strategy.pick(candidates, reqs[1]!);
+  strategy.pick(candidates, reqs[0]);
+  strategy.pick(candidates, reqs[1]);
   let loadChangedNs: number | undefined;
   if (strategy.loadChanged) {
     // Spread over the array; toggling one in-flight request moves the cost up or down, as begin/done do.
     const update = (i: number): number => {
-      const c = candidates[(i * 7919) % n]!;
+      const c = candidates[(i * 7919) % n];
       c.inflight ^= 1;
       strategy.loadChanged!(c);
       return c.inflight;
@@ -122,7 +122,7 @@ async function measureOne(name: string): Promise<StrategyResult> {
   }
   // One request: the oldest of IN_FLIGHT gets its response headers (a new latency estimate) and finishes,
   // then a new one is picked and sent, each change reported as Backend.begin()/responded()/done() do.
-  const ring: Array<BenchCandidate | undefined> = new Array<BenchCandidate | undefined>(IN_FLIGHT).fill(undefined);
+  const ring: (BenchCandidate | undefined)[] = new Array<BenchCandidate | undefined>(IN_FLIGHT).fill(undefined);
   const hook = strategy.loadChanged?.bind(strategy);
   const request = (i: number): number => {
     const slot = i & (IN_FLIGHT - 1);
@@ -133,7 +133,7 @@ async function measureOne(name: string): Promise<StrategyResult> {
       old.inflight--;
       if (hook) hook(old);
     }
-    const c = strategy.pick(candidates, reqs[i & 255]!) as BenchCandidate;
+    const c = strategy.pick(candidates, reqs[i & 255]) as BenchCandidate;
     c.inflight++;
     if (hook) hook(c);
     ring[slot] = c;
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--one') {
-  const result = await measureOne(process.argv[3]!);
+  const result = await measureOne(process.argv[3]);
   stopObserving();
   // Reading the sink keeps every measured call observable, so none can be optimised away.
   process.stderr.write(`[pick] ${process.argv[3]} sink ${sinkValue()}\n`);

@@ -87,7 +87,7 @@ export class Metrics {
     const registers = [this.registry];
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
-    const requests: Counter<'backend' | 'code_class'> = new Counter({
+    const requests = new Counter<'backend' | 'code_class'>({
       name: 'bulb_requests_total',
       help: 'Client requests bulb finished, by the backend that answered last and the status class (499, client gone, counts as 4xx; backend="" when no backend was available).',
       labelNames: ['backend', 'code_class'],
@@ -96,8 +96,8 @@ export class Metrics {
         requests.reset();
         for (const s of this.allSeries()) {
           for (let i = 0; i < CODE_CLASSES.length; i++) {
-            const n = s.responses[i]!;
-            if (n > 0) requests.inc({ backend: s.id, code_class: CODE_CLASSES[i]! }, n);
+            const n = s.responses[i];
+            if (n > 0) requests.inc({ backend: s.id, code_class: CODE_CLASSES[i] }, n);
           }
         }
       },
@@ -108,7 +108,7 @@ export class Metrics {
       buckets: REQUEST_BUCKETS,
       registers,
     });
-    const retries: Counter<'backend'> = new Counter({
+    const retries = new Counter<'backend'>({
       name: 'bulb_retries_total',
       help: 'Attempts that failed before any response and were retried on another backend, by the backend that failed.',
       labelNames: ['backend'],
@@ -118,7 +118,7 @@ export class Metrics {
         for (const s of this.series.values()) retries.inc({ backend: s.id }, s.retries);
       },
     });
-    const refused: Counter<'backend'> = new Counter({
+    const refused = new Counter<'backend'>({
       name: 'bulb_retries_refused_total',
       help: 'Failed attempts that could have been retried but were not because the retry budget was spent, by the backend that failed.',
       labelNames: ['backend'],
@@ -128,7 +128,7 @@ export class Metrics {
         for (const s of this.series.values()) refused.inc({ backend: s.id }, s.retriesRefused);
       },
     });
-    const ejections: Counter<'backend'> = new Counter({
+    const ejections = new Counter<'backend'>({
       name: 'bulb_ejections_total',
       help: 'Times health checking took a backend out of rotation.',
       labelNames: ['backend'],
@@ -138,7 +138,7 @@ export class Metrics {
         for (const s of this.series.values()) ejections.inc({ backend: s.id }, s.ejections);
       },
     });
-    const active: Gauge<'backend'> = new Gauge({
+    const active = new Gauge<'backend'>({
       name: 'bulb_backend_active_requests',
       help: 'Requests in flight to each backend.',
       labelNames: ['backend'],
@@ -148,7 +148,7 @@ export class Metrics {
         for (const b of pool.all()) active.set({ backend: b.id }, b.inflight);
       },
     });
-    const healthy: Gauge<'backend'> = new Gauge({
+    const healthy = new Gauge<'backend'>({
       name: 'bulb_backend_healthy',
       help: '1 when health checking considers the backend healthy, else 0.',
       labelNames: ['backend'],
@@ -158,7 +158,7 @@ export class Metrics {
         for (const b of pool.all()) healthy.set({ backend: b.id }, b.healthy ? 1 : 0);
       },
     });
-    const routable: Gauge<'backend'> = new Gauge({
+    const routable = new Gauge<'backend'>({
       name: 'bulb_backend_routable',
       help: '1 when the backend gets new requests (active, healthy or in panic mode, not drained by an operator, in the serving priority group), else 0.',
       labelNames: ['backend'],
@@ -169,7 +169,7 @@ export class Metrics {
         for (const b of pool.all()) routable.set({ backend: b.id }, serving.has(b) ? 1 : 0);
       },
     });
-    const discoveryErrors: Counter<'source'> = new Counter({
+    const discoveryErrors = new Counter<'source'>({
       name: 'bulb_discovery_errors_total',
       help: 'Reports in which a discovery source could not be read as a whole (its last-known-good backends were kept).',
       labelNames: ['source'],
@@ -179,7 +179,7 @@ export class Metrics {
         for (const s of controller.sources()) discoveryErrors.inc({ source: s.name }, s.errors);
       },
     });
-    const problems: Gauge<'source'> = new Gauge({
+    const problems = new Gauge<'source'>({
       name: 'bulb_discovery_problems',
       help: 'Entries a discovery source rejects right now (invalid backend files or records), by source.',
       labelNames: ['source'],
@@ -189,7 +189,7 @@ export class Metrics {
         for (const s of controller.sources()) problems.set({ source: s.name }, s.problems.length);
       },
     });
-    const lastSync: Gauge<'source'> = new Gauge({
+    const lastSync = new Gauge<'source'>({
       name: 'bulb_discovery_last_sync_timestamp_seconds',
       help: 'Unix time of the last report from each source that carried no source-wide error.',
       labelNames: ['source'],
@@ -273,7 +273,7 @@ export class Metrics {
     const s = backend !== undefined ? this.series.get(backend) : this.unrouted;
     const i = Math.floor(status / 100) - 1;
     // A backend removed at the drain timeout can still finish requests; its series are gone, so skip it.
-    if (s && i >= 0 && i < 5) s.responses[i]!++;
+    if (s && i >= 0 && i < 5) s.responses[i]++;
     this.exchanges++;
     this.duration.observe(durationMs / 1000);
   };

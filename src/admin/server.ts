@@ -70,7 +70,7 @@ const sha256 = (text: string): Buffer => process.getBuiltinModule('node:crypto')
  */
 function authorized(header: string | undefined, expected: Buffer): boolean {
   const m = /^Bearer +([!-~]+) *$/i.exec(header ?? '');
-  return m !== null && process.getBuiltinModule('node:crypto').timingSafeEqual(sha256(m[1]!), expected);
+  return m !== null && process.getBuiltinModule('node:crypto').timingSafeEqual(sha256(m[1]), expected);
 }
 
 /**
@@ -106,12 +106,12 @@ export function createAdminServer(state: AdminState): http.Server {
     }
 
     if (path === '/healthz') {
-      if (!reading) return allow('GET, HEAD');
+      if (!reading) { allow('GET, HEAD'); return; }
       json(res, 200, { status: 'ok' });
       return;
     }
     if (path === '/readyz') {
-      if (!reading) return allow('GET, HEAD');
+      if (!reading) { allow('GET, HEAD'); return; }
       const r = readiness(state.pool, state.controller, state.shuttingDown());
       const serving = state.serving?.() ?? true;
       const ready = r.ready && serving;
@@ -119,29 +119,29 @@ export function createAdminServer(state: AdminState): http.Server {
       return;
     }
     if (STATUS_PAGE_PATHS.has(path)) {
-      if (!reading) return allow('GET, HEAD');
+      if (!reading) { allow('GET, HEAD'); return; }
       await page.serveAsset(path, method, res);
       return;
     }
     // Reads see every worker's finished requests; a change (drain, undrain) is answered once every worker runs it.
     if (reading) await state.sync?.();
     if (path === '/status') {
-      if (!reading) return allow('GET, HEAD');
+      if (!reading) { allow('GET, HEAD'); return; }
       json(res, 200, await page.status(new URLSearchParams(query)), { 'cache-control': 'no-store' });
       return;
     }
     if (path === '/backends') {
-      if (!reading) return allow('GET, HEAD');
+      if (!reading) { allow('GET, HEAD'); return; }
       json(res, 200, { backends: state.pool.all().map((b) => backendView(b, state.metrics, state.pool.routable)) });
       return;
     }
     if (path === '/sources') {
-      if (!reading) return allow('GET, HEAD');
+      if (!reading) { allow('GET, HEAD'); return; }
       json(res, 200, { sources: state.controller.sources().map(sourceView) });
       return;
     }
     if (path === '/metrics' && state.metrics) {
-      if (!reading) return allow('GET, HEAD');
+      if (!reading) { allow('GET, HEAD'); return; }
       const text = await state.metrics.text();
       res.writeHead(200, { 'content-type': state.metrics.contentType, 'content-length': Buffer.byteLength(text) });
       res.end(text);
@@ -153,13 +153,13 @@ export function createAdminServer(state: AdminState): http.Server {
     if (m) {
       let id: string;
       try {
-        id = decodeURIComponent(m[1]!);
+        id = decodeURIComponent(m[1]);
       } catch {
         json(res, 400, { error: `bad percent-encoding in ${path}` });
         return;
       }
       const action = m[2];
-      if (action === undefined ? !reading : method !== 'POST') return allow(action === undefined ? 'GET, HEAD' : 'POST');
+      if (action === undefined ? !reading : method !== 'POST') { allow(action === undefined ? 'GET, HEAD' : 'POST'); return; }
       const backend = action === undefined ? state.pool.get(id) : state.pool.setAdminDrained(id, action === 'drain');
       if (!backend) {
         json(res, 404, { error: `no backend with id ${JSON.stringify(id)}` });

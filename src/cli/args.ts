@@ -68,7 +68,7 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
     i = 1;
   }
   for (; i < argv.length; i++) {
-    const token = argv[i]!;
+    const token = argv[i];
     if (!token.startsWith('-') || token === '-') {
       if (token === 'check') throw new InvalidArgumentError('check: must come first, as in: bulb check [flags]');
       throw new InvalidArgumentError(`unexpected argument "${token}": bulb takes flags only (see bulb --help)`);

@@ -6,14 +6,15 @@ import { createStrategy } from '../strategies/index.js';
 import { defaultContext } from '../strategies/strategy.js';
 import { globalTlsProblems, globalTlsSpec } from '../tls/global.js';
 
-const quiet = { info() {}, warn() {}, error() {} };
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** Takes one snapshot from a source, exactly as the running bulb would see it, and stops it. */
 async function snapshotOnce(source: DiscoverySource): Promise<Snapshot> {
   let snap: Snapshot | undefined;
   await source.start((s) => (snap ??= s));
   await source.stop();
-  return snap!;
+  if (snap === undefined) throw new Error(`${source.name}: start() resolved before its first snapshot`);
+  return snap;
 }
 
 /**

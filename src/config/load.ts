@@ -107,7 +107,7 @@ function stringLayer(values: ReadonlyMap<AnySetting, readonly string[]>, name: (
     }
     layer[s.key] = s.repeatable ? [...list] : list[list.length - 1];
   }
-  return layer as RawConfig; // each value was validated against its schema property just above
+  return layer; // each value was validated against its schema property just above
 }
 
 /**
@@ -182,7 +182,7 @@ async function readConfigFile(file: string, shown: string): Promise<RawConfig> {
       .map((p) => (p.pointer === '' ? `${shown}: ${p.message}` : `${shown}: ${p.pointer}: ${p.message}`));
     throw new InvalidConfigError(`${shown}: invalid config file`, lines);
   }
-  return data as RawConfig; // validated by the schema and the settings' checks above
+  return data; // validated by the schema and the settings' checks above
 }
 
 function fsReason(err: unknown): string {

@@ -187,7 +187,8 @@ function duration<const K extends string, F extends string = `${K}Ms`, G extends
     },
     field: (s.field ?? `${s.key}Ms`) as F, // F defaults to `${K}Ms` when no field is given
     ...(s.group !== undefined && { group: s.group }),
-    convert: (raw) => Math.round(parseDuration(raw)!), // the schema admits only durations
+    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- the schema admits only durations, so parseDuration finds one
+    convert: (raw) => Math.round(parseDuration(raw)!),
   });
 }
 
@@ -273,7 +274,7 @@ function list<const K extends string, V, F extends string = K>(s: {
   readonly field?: F;
   readonly convert: (raw: string[], ctx: ConvertContext) => V;
 }): Setting<K, string[], V, F, undefined> {
-  return setting<K, string[], V, F, undefined>({
+  return setting<K, string[], V, F>({
     ...s,
     repeatable: true,
     default: [],
@@ -458,7 +459,7 @@ export const SETTINGS = [
     flag: '--backend-tls-insecure',
     value: 'on|off',
     help: 'on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.',
-    default: 'off' as 'on' | 'off',
+    default: 'off',
     schema: { type: 'string', enum: ['on', 'off'] },
     expected: 'on or off',
     rule: 'must be on or off',
@@ -495,6 +496,7 @@ export const SETTINGS = [
     flag: '--dns-empty-after',
     value: 'N',
     help: "How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.",
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- widens the literal: the setting's type comes from its default
     default: 2 as string | number,
     // Bounded by the pattern itself, strings included (unlike wholeNumber, whose strings `check` bounds).
     schema: {
@@ -753,6 +755,7 @@ export const SETTINGS = [
     value: 'on|off',
     help: "on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.",
     // Envoy's default: a recovered backend (or DNS SRV priority tier) gets its traffic back within one check.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- widens the literal: the setting's type comes from its default
     default: 'on' as 'on' | 'off',
     schema: { type: 'string', enum: ['on', 'off'] },
     expected: 'on or off',
@@ -838,6 +841,7 @@ export const SETTINGS = [
     help: 'Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller\'s own thread, as a single process.',
     // A sidecar shares its pod's CPU with the app it serves and is usually limited to one CPU or less; nginx's own
     // default is worker_processes 1. `auto` is there for a bulb that has cores of its own.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- widens the literal: the setting's type comes from its default
     default: 1 as number | 'auto',
     example: 'auto',
     schema: {
@@ -853,6 +857,7 @@ export const SETTINGS = [
       const n = Number(value);
       return Number.isInteger(n) && n >= 1 && n <= 256 ? undefined : `${show(value)} is not a whole number from 1 to 256, or auto`;
     },
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- raw is typed from the default, but a flag or env var gives a digit string
     convert: (raw): number | 'auto' => (raw === 'auto' ? 'auto' : Number(raw)),
   }),
   oneOf({

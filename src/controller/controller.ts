@@ -42,7 +42,7 @@ export class Controller {
   private readonly log: Logger;
   /** How many reconciles changed something; for tests and metrics. */
   reconciles = 0;
-  private readonly listeners: Array<(p: Plan, durationMs: number) => void> = [];
+  private readonly listeners: ((p: Plan, durationMs: number) => void)[] = [];
 
   constructor(pool: Pool, sourceOrder: readonly string[], log: Logger) {
     this.pool = pool;

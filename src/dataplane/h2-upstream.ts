@@ -18,6 +18,10 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 
+/* eslint-disable @typescript-eslint/no-deprecated -- this is a Dispatcher, so it calls the handler callbacks bulb's
+   proxy implements (onConnect/onHeaders/onData/onComplete/onError, undici's pre-7 handler API); moving both
+   sides to onRequestStart/onResponseStart is a change of its own. */
+
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 
 /**
@@ -159,12 +163,13 @@ export class H2Upstream {
     if (s !== undefined && !s.destroyed) await new Promise<void>((r) => s.close(() => r()));
   }
 
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
     this.closed = true;
     const s = this.session;
     this.session = undefined;
     for (const w of this.waiters.splice(0)) w.fail(Object.assign(new Error('backend removed'), { code: 'UND_ERR_DESTROYED' }));
     s?.destroy();
+    return Promise.resolve();
   }
 }
 
@@ -182,7 +187,7 @@ function requestHeaders(opts: Dispatcher.DispatchOptions, backendAuthority: stri
     const v = src[name];
     if (v === undefined || name.startsWith(':') || NOT_SENT_OVER_H2.has(name)) continue;
     if (name === 'te') {
-      if (typeof v === 'string' && v.trim().toLowerCase() === 'trailers') out['te'] = 'trailers';
+      if (typeof v === 'string' && v.trim().toLowerCase() === 'trailers') out.te = 'trailers';
       continue;
     }
     out[name] = v;
@@ -212,7 +217,7 @@ class UpstreamStream {
     stream.on('data', (chunk: Buffer) => {
       if (this.handler.onData?.(chunk) === false) stream.pause();
     });
-    stream.on('trailers', (t) => {
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
       this.trailers = t;
     });
     stream.on('end', () => this.complete());
@@ -244,7 +249,7 @@ class UpstreamStream {
       if (name.startsWith(':')) continue;
       const v = headers[name];
       if (Array.isArray(v)) for (const x of v) raw.push(name, x);
-      else if (v !== undefined) raw.push(name, String(v));
+      else if (v !== undefined) raw.push(name, v);
     }
     // HTTP/2 has no reason phrase; an HTTP/1.1 client gets the standard one.
     this.handler.onHeaders?.(status, raw, () => this.stream.resume(), STATUS_CODES[status] ?? '', (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);
@@ -261,7 +266,7 @@ class UpstreamStream {
       for (const name in t) {
         const v = t[name];
         if (Array.isArray(v)) for (const x of v) raw.push(name, x);
-        else if (v !== undefined) raw.push(name, String(v));
+        else if (v !== undefined) raw.push(name, v);
       }
     }
     this.handler.onComplete?.(raw.length > 0 ? raw : null);

@@ -34,8 +34,8 @@ export interface WorkerStats {
  * durationMs] × n; retries as [id, error] × n; refused as [id] × n.
  */
 export interface ReportBatch {
-  readonly attempts: Array<string | number>;
-  readonly exchanges: Array<string | number>;
+  readonly attempts: (string | number)[];
+  readonly exchanges: (string | number)[];
   readonly retries: string[];
   /** Backends whose failed attempt the retry budget kept from being retried. */
   readonly refused: string[];
@@ -45,6 +45,7 @@ export type ToWorker =
   | { readonly t: 'snapshot'; readonly snapshot: PoolSnapshot }
   | { readonly t: 'flush'; readonly id: number }
   | { readonly t: 'draining' }
+  | { readonly t: 'unlisten' }
   | { readonly t: 'stop'; readonly deadline: number };
 
 export type FromWorker =
@@ -54,4 +55,5 @@ export type FromWorker =
   | ({ readonly t: 'report' } & ReportBatch)
   | { readonly t: 'flushed'; readonly id: number; readonly stats: WorkerStats }
   | { readonly t: 'log'; readonly chunk: string }
+  | { readonly t: 'unlistened' }
   | { readonly t: 'stopped'; readonly drained: boolean };

@@ -29,7 +29,7 @@ function loadReporter(strategy: Strategy, log: Logger): (target: Target) => void
   let reported = false;
   return (target) => {
     try {
-      strategy.loadChanged!(target);
+      strategy.loadChanged?.(target);
     } catch (err) {
       if (reported) return;
       reported = true;
@@ -89,13 +89,33 @@ export function buildDataPlane(opts: {
   return plane;
 }
 
+const listenerClosed = new WeakMap<DataPlane, Promise<void>>();
+
+/**
+ * Stops accepting connections (the first step of a stop; idempotent). Resolves once every connection has ended.
+ * With `--workers`, every worker does this before any starts answering `Connection: close`: with SO_REUSEPORT, a
+ * client that reconnects after one worker's `Connection: close` would otherwise be queued on another worker's
+ * socket just before that one closed too, and the kernel resets the connections a closing socket has queued.
+ */
+export function stopListening(plane: DataPlane): Promise<void> {
+  let closed = listenerClosed.get(plane);
+  if (closed === undefined) {
+    closed = new Promise<void>((r) => plane.traffic.close(() => r()));
+    listenerClosed.set(plane, closed);
+  }
+  return closed;
+}
+
 /**
  * Stops one data plane: no new connections, idle ones closed, in-flight requests (and tunnels) given until
  * `deadline` (epoch ms), then everything cut. Resolves true when all finished in time.
  */
 export async function stopDataPlane(plane: DataPlane, deadline: number): Promise<boolean> {
   const { traffic, pool } = plane;
-  const closed = new Promise<void>((r) => traffic.close(() => r()));
+  const closed = stopListening(plane);
+  // Only now, with the listener closed: a client told to close that reconnects is refused, never queued on a
+  // listening socket that is about to close (whose queued connections the kernel resets).
+  plane.draining = true;
   traffic.closeIdleConnections();
   plane.h2.goAway();
   let drained = true;

@@ -3,7 +3,7 @@
  * keeps current with snapshots. It decides nothing about backends; it moves bytes and reports back (see
  * workers.ts for the controller's side, and snapshot.ts for the report order).
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
@@ -11,10 +11,11 @@ import type { Reporter } from '../pool/snapshot.js';
 import { createStrategy } from '../strategies/index.js';
 import { defaultContext } from '../strategies/strategy.js';
 import type { FromWorker, ReportBatch, ToWorker, WorkerInit } from './messages.js';
-import { buildDataPlane, stopDataPlane } from './plane.js';
+import { buildDataPlane, stopDataPlane, stopListening } from './plane.js';
 import { loadCounters } from '../pool/load-slots.js';
 
-const port = parentPort!;
+if (!parentPort) throw new Error('dataplane/worker.js runs only as a worker thread (new Worker), not on its own');
+const port = parentPort;
 const init = workerData as WorkerInit;
 const post = (m: FromWorker): void => port.postMessage(m);
 
@@ -62,7 +63,7 @@ plane.pool.apply(init.snapshot);
 const lag = monitorEventLoopDelay({ resolution: 20 });
 lag.enable();
 let connections = 0;
-plane.traffic.on('connection', (socket) => {
+plane.traffic.on('connection', (socket: Socket) => {
   connections++;
   socket.once('close', () => connections--);
 });
@@ -82,6 +83,11 @@ port.on('message', (m: ToWorker) => {
     }
     case 'draining':
       plane.draining = true;
+      return;
+    case 'unlisten':
+      // Its promise (every connection ended) is awaited by the 'stop' that follows.
+      void stopListening(plane);
+      post({ t: 'unlistened' });
       return;
     case 'stop':
       void stopDataPlane(plane, m.deadline).then((drained) => {

@@ -37,7 +37,7 @@ export class WorkerGroup {
   private stopping = false;
   private nextFlush = 0;
   private readonly waiters = new Map<number, Map<Worker, () => void>>();
-  private readonly appliedWaiters: Array<() => void> = [];
+  private readonly appliedWaiters: (() => void)[] = [];
   private broadcastScheduled = false;
   /** Workers that died and were replaced, for `bulb_worker_restarts_total`. */
   restarts = 0;
@@ -67,10 +67,11 @@ export class WorkerGroup {
 
   /** Starts every worker; resolves with the address they share once all of them accept connections. */
   async start(): Promise<Address> {
-    const first = this.slots[0]!;
-    this.address = await this.spawn(first, this.opts.config.listen);
-    await Promise.all(this.slots.slice(1).map((s) => this.spawn(s, this.address!)));
-    return this.address;
+    const first = this.slots[0];
+    const address = await this.spawn(first, this.opts.config.listen);
+    this.address = address;
+    await Promise.all(this.slots.slice(1).map((s) => this.spawn(s, address)));
+    return address;
   }
 
   /** Workers accepting connections now. */
@@ -121,11 +122,31 @@ export class WorkerGroup {
   /** Stops every worker (see `stopDataPlane`); resolves true when every one drained in time. */
   async stop(deadline: number): Promise<boolean> {
     this.stopping = true;
+    // Every worker closes its listener first, and only then do any answer `Connection: close` (see stopListening).
+    await Promise.all(
+      this.slots.map((s) => {
+        const w = s.worker;
+        if (!w) return Promise.resolve();
+        return Promise.race([
+          new Promise<void>((resolve) => {
+            const onMessage = (m: FromWorker): void => {
+              if (m.t !== 'unlistened') return;
+              w.off('message', onMessage);
+              resolve();
+            };
+            w.on('message', onMessage);
+            w.once('exit', () => resolve());
+            this.send(s, { t: 'unlisten' });
+          }),
+          new Promise((r) => setTimeout(r, SYNC_TIMEOUT_MS).unref()),
+        ]);
+      }),
+    );
     const results = await Promise.all(
       this.slots.map((s) => {
         clearTimeout(s.restartTimer);
         const w = s.worker;
-        if (!w) return true;
+        if (!w) return Promise.resolve(true);
         return new Promise<boolean>((resolve) => {
           let drained = false;
           w.on('message', (m: FromWorker) => {
@@ -154,7 +175,7 @@ export class WorkerGroup {
     return new Promise<Address>((resolve, reject) => {
       let lastError: Error | undefined;
       worker.on('message', (m: FromWorker) => this.onMessage(s, worker, m, resolve, reject));
-      worker.on('error', (err) => {
+      worker.on('error', (err: Error) => {
         lastError = err;
         log.error({ worker: s.index, err: err.message, stack: err.stack }, 'worker failed');
       });
@@ -199,7 +220,7 @@ export class WorkerGroup {
         const x = m.exchanges;
         for (let i = 0; i < x.length; i += 3) reporter.exchangeDone(x[i] === '' ? undefined : (x[i] as string), x[i + 1] as number, x[i + 2] as number);
         const r = m.retries;
-        for (let i = 0; i < r.length; i += 2) reporter.retried(r[i]!, r[i + 1]!);
+        for (let i = 0; i < r.length; i += 2) reporter.retried(r[i], r[i + 1]);
         for (const id of m.refused) reporter.retryRefused(id);
         return;
       }

@@ -57,7 +57,7 @@ function healthSpec(raw: Record<string, unknown>): BackendHealthSpec {
     ...(raw['mode'] !== undefined && { mode: raw['mode'] as 'http' | 'tcp' | 'grpc' | 'off' }),
     ...(raw['path'] !== undefined && { path: raw['path'] as string }),
     ...(raw['service'] !== undefined && { service: raw['service'] as string }),
-    ...(status !== undefined && { status: Object.freeze([status[0]!, status[1] ?? status[0]!] as const) }),
+    ...(status !== undefined && { status: Object.freeze([status[0], status[1] ?? status[0]] as const) }),
     ...(raw['interval'] !== undefined && { intervalMs: ms(raw['interval']) }),
     ...(raw['timeout'] !== undefined && { timeoutMs: ms(raw['timeout']) }),
     ...(raw['rise'] !== undefined && { rise: raw['rise'] as number }),
@@ -88,19 +88,19 @@ function tlsSpec(raw: Record<string, unknown>, file: string): BackendTlsSpec {
 }
 
 /** Checks on a valid `health` block the schema cannot express; returns [field, message] pairs. */
-function healthProblems(raw: Record<string, unknown>): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
+function healthProblems(raw: Record<string, unknown>): [string, string][] {
+  const out: [string, string][] = [];
   const interval = typeof raw['interval'] === 'string' || typeof raw['interval'] === 'number' ? parseDuration(raw['interval']) : undefined;
   const timeout = typeof raw['timeout'] === 'string' || typeof raw['timeout'] === 'number' ? parseDuration(raw['timeout']) : undefined;
   if (interval !== undefined && (interval < 50 || interval > 2 ** 31 - 1)) out.push(['interval', `interval ${HEALTH_FIELD_RULES['interval']} (got ${show(raw['interval'])})`]);
   if (timeout !== undefined && (timeout < 10 || timeout > 2 ** 31 - 1)) out.push(['timeout', `timeout ${HEALTH_FIELD_RULES['timeout']} (got ${show(raw['timeout'])})`]);
   if (typeof raw['status'] === 'string') {
     const [from, to] = raw['status'].split('-').map(Number);
-    if (to !== undefined && to < from!) out.push(['status', `status range ${raw['status']} is empty (FROM must not exceed TO)`]);
+    if (to !== undefined && to < from) out.push(['status', `status range ${raw['status']} is empty (FROM must not exceed TO)`]);
   }
   if (raw['mode'] === 'tcp' && raw['path'] !== undefined) out.push(['path', 'path is set but mode is tcp (a TCP check sends no request)']);
   if (raw['mode'] === 'grpc' && raw['path'] !== undefined) out.push(['path', 'path is set but mode is grpc (a gRPC check calls grpc.health.v1.Health/Check; name the service in service)']);
-  if (raw['service'] !== undefined && raw['mode'] !== undefined && raw['mode'] !== 'grpc') out.push(['service', `service is set but mode is ${String(raw['mode'])} (only a grpc check asks about a service)`]);
+  if (raw['service'] !== undefined && raw['mode'] !== undefined && raw['mode'] !== 'grpc') out.push(['service', `service is set but mode is ${typeof raw['mode'] === 'string' ? raw['mode'] : JSON.stringify(raw['mode'])} (only a grpc check asks about a service)`]);
   if (raw['service'] !== undefined && raw['path'] !== undefined && raw['mode'] === undefined) out.push(['service', 'service (a gRPC check) and path (an HTTP check) are both set; set mode to say which']);
   return out;
 }
@@ -232,6 +232,7 @@ export function extensionOf(file: string): (typeof BACKEND_FILE_EXTENSIONS)[numb
 
 function problem(file: string, pointer: string, message: string): SourceProblem {
   // One line, printable: parser messages quote the input, which may hold newlines or binary bytes.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this escapes
   const printable = message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return Object.freeze({ file, pointer, message: printable });
 }
@@ -247,7 +248,7 @@ function schemaProblem(file: string, e: ErrorObject, doc: unknown): SourceProble
   const inTls = /\/tls(?:\/([^/]+))?$/.exec(at);
   if (inTls && e.keyword !== 'if') {
     if (e.keyword === 'additionalProperties') {
-      const name = String((e.params as { additionalProperty: string }).additionalProperty);
+      const name = (e.params as { additionalProperty: string }).additionalProperty;
       return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" in tls (allowed: ${Object.keys(TLS_BLOCK_SCHEMA.properties).join(', ')})`);
     }
     const tf = inTls[1];
@@ -258,7 +259,7 @@ function schemaProblem(file: string, e: ErrorObject, doc: unknown): SourceProble
   const inHealth = /\/health(?:\/([^/]+))?$/.exec(at);
   if (inHealth && e.keyword !== 'if') {
     if (e.keyword === 'additionalProperties') {
-      const name = String((e.params as { additionalProperty: string }).additionalProperty);
+      const name = (e.params as { additionalProperty: string }).additionalProperty;
       return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" in health (allowed: ${Object.keys(HEALTH_BLOCK_SCHEMA.properties).join(', ')})`);
     }
     const hf = inHealth[1];
@@ -269,11 +270,11 @@ function schemaProblem(file: string, e: ErrorObject, doc: unknown): SourceProble
     case 'if':
       return undefined;
     case 'additionalProperties': {
-      const name = String((e.params as { additionalProperty: string }).additionalProperty);
+      const name = (e.params as { additionalProperty: string }).additionalProperty;
       return problem(file, `${at}/${escapePointer(name)}`, `unknown field "${name}" (allowed: ${Object.keys(BACKEND_FILE_SCHEMA.definitions.backend.properties).join(', ')})`);
     }
     case 'required': {
-      const name = String((e.params as { missingProperty: string }).missingProperty);
+      const name = (e.params as { missingProperty: string }).missingProperty;
       return problem(file, at, `missing required field "${name}"`);
     }
     case 'type':

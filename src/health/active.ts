@@ -131,7 +131,7 @@ export type Probe = (url: string, settings: CheckSettings, signal: ProbeSignal, 
  */
 class ProbeAbort implements ProbeSignal {
   aborted = false;
-  private listeners: Array<() => void> = [];
+  private listeners: (() => void)[] = [];
 
   addEventListener(_type: 'abort', listener: () => void): void {
     this.listeners.push(listener);
@@ -166,9 +166,9 @@ export const probe: Probe = (url, settings, signal, tls) =>
     const onAbort = (): void => finish({ ok: false, reason: 'aborted' });
     const timer = setTimeout(() => finish({ ok: false, reason: `timeout after ${settings.timeoutMs}ms` }), settings.timeoutMs);
     signal.addEventListener('abort', onAbort);
-    if (signal.aborted) return onAbort();
+    if (signal.aborted) { onAbort(); return; }
     const failed = (err: NodeJS.ErrnoException): void => finish({ ok: false, reason: err.code ?? err.message });
-    if (tls?.error !== undefined && settings.mode !== 'tcp') return finish({ ok: false, reason: `TLS material: ${tls.error}` });
+    if (tls?.error !== undefined && settings.mode !== 'tcp') { finish({ ok: false, reason: `TLS material: ${tls.error}` }); return; }
 
     if (settings.mode === 'grpc') {
       grpcProbe(origin, settings.service, tls?.options, finish, (c) => (cleanup = c), signal);
@@ -222,6 +222,7 @@ const ignoreError = (): void => {};
  * through these listeners, the probe's closures and, from there, the checker's promise chain. Detached, only the
  * socket's own objects are (at 10,000 backends checked every 2 s, that is still most of the checks' garbage).
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type; the events detached here pass different arguments
 function detach(emitter: NodeJS.EventEmitter, event: string, listener: (...args: any[]) => void, failed: (err: NodeJS.ErrnoException) => void): void {
   emitter.removeListener(event, listener);
   emitter.removeListener('error', failed);
@@ -368,7 +369,7 @@ class CheckScheduler {
     // Timers fire on the loop's millisecond clock: anything due within the next millisecond counts as due.
     const now = performance.now() + 1;
     let started = 0;
-    while (this.heap.length > 0 && this.heap[0]!.at <= now) {
+    while (this.heap.length > 0 && this.heap[0].at <= now) {
       const d = this.pop();
       if (d.checker.due(d.generation) && ++started === PROBES_PER_TURN) break;
     }
@@ -387,8 +388,8 @@ class CheckScheduler {
     h.push(d);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (h[parent]!.at <= d.at) break;
-      h[i] = h[parent]!;
+      if (h[parent].at <= d.at) break;
+      h[i] = h[parent];
       i = parent;
     }
     h[i] = d;
@@ -396,7 +397,8 @@ class CheckScheduler {
 
   private pop(): Due {
     const h = this.heap;
-    const top = h[0]!;
+    const top = h[0];
+    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- pop() is called only while the heap has entries
     const last = h.pop()!;
     if (h.length > 0) {
       let i = 0;
@@ -404,9 +406,9 @@ class CheckScheduler {
         const l = 2 * i + 1;
         if (l >= h.length) break;
         const r = l + 1;
-        const c = r < h.length && h[r]!.at < h[l]!.at ? r : l;
-        if (h[c]!.at >= last.at) break;
-        h[i] = h[c]!;
+        const c = r < h.length && h[r].at < h[l].at ? r : l;
+        if (h[c].at >= last.at) break;
+        h[i] = h[c];
         i = c;
       }
       h[i] = last;

@@ -9,7 +9,7 @@
  *   HealthCheckResponse { ServingStatus status = 1; }  // UNKNOWN 0, SERVING 1, NOT_SERVING 2, SERVICE_UNKNOWN 3
  * Each travels in a gRPC frame: 1 byte compressed flag (0), 4 bytes big-endian length, the message.
  */
-import type { ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2';
 import type { TlsConnectOptions } from '../tls/material.js';
 import type { CheckResult, ProbeSignal } from './active.js';
 
@@ -52,7 +52,7 @@ export function decodeStatus(body: Buffer): number | undefined {
     let n = 0;
     for (let shift = 0; shift < 35; shift += 7) {
       if (i >= msg.length) return undefined;
-      const b = msg[i++]!;
+      const b = msg[i++];
       n += (b & 0x7f) * 2 ** shift;
       if ((b & 0x80) === 0) return n;
     }
@@ -127,7 +127,7 @@ export function grpcProbe(
     headerStatus = headers['grpc-status'] as string | undefined;
     if (headerStatus !== undefined) trailerStatus = { status: headerStatus, message: headers['grpc-message'] as string | undefined };
   });
-  stream.on('trailers', (trailers) => {
+  stream.on('trailers', (trailers: IncomingHttpHeaders) => {
     trailerStatus = { status: trailers['grpc-status'] as string | undefined, message: trailers['grpc-message'] as string | undefined };
   });
   stream.on('data', (c: Buffer) => chunks.push(c));

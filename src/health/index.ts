@@ -114,7 +114,7 @@ export class HealthManager {
 
   private reread(backend: Backend): void {
     const w = this.watched.get(backend.id);
-    if (!w) return this.watch(backend);
+    if (!w) { this.watch(backend); return; }
     const settings = this.settingsFor(backend);
     if (isDeepStrictEqual(settings, w.settings) && backend.url === w.url) return;
     w.settings = settings;
@@ -136,10 +136,11 @@ export class HealthManager {
   private newChecker(w: Watched, initiallyHealthy: boolean): ActiveChecker {
     // A plain literal, not conditional spreads: V8 gives each object built by spreading its own hidden class
     // (~150 bytes), one per backend.
+    const tls = this.opts.tls;
     return new ActiveChecker(w.url, w.settings, initiallyHealthy, {
       probe: this.opts.probe,
       rand: this.opts.rand,
-      tls: this.opts.tls && (() => (w.backend.url.startsWith('https:') ? this.opts.tls!(w.backend) : undefined)),
+      tls: tls && (() => (w.backend.url.startsWith('https:') ? tls(w.backend) : undefined)),
       onResult: (r: CheckReport) => {
         if (this.stopped || this.watched.get(w.backend.id) !== w) return;
         if (r.result.ok) this.outliers.checkPassed(w.backend);

@@ -32,7 +32,7 @@ export class LoadSlots {
   /** Int32s per slot: the total, then one per worker. */
   readonly stride: number;
   private used = 0;
-  private readonly quarantine: Array<{ readonly slot: number; readonly at: number }> = [];
+  private readonly quarantine: { readonly slot: number; readonly at: number }[] = [];
 
   constructor(
     workers: number,

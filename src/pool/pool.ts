@@ -47,8 +47,8 @@ const RAMP_FLOOR = 0.05;
 export class Pool {
   private readonly backends = new Map<string, Backend>();
   private readonly drainTimers = new Map<string, NodeJS.Timeout>();
-  private readonly listeners: Array<(e: PoolEvent) => void> = [];
-  private readonly outcomeListeners: Array<(b: Backend, o: Outcome) => void> = [];
+  private readonly listeners: ((e: PoolEvent) => void)[] = [];
+  private readonly outcomeListeners: ((b: Backend, o: Outcome) => void)[] = [];
   private readonly opts: PoolOptions;
   readonly load: LoadSlots;
   private version = 0;
@@ -57,7 +57,7 @@ export class Pool {
   private routableCache: readonly Backend[] = Object.freeze([]);
   /** The same backends as `routableCache`, for O(1) membership checks on the request path. */
   private routableSet = new Set<Backend>();
-  private readonly panicListeners: Array<(panic: boolean, healthy: number, total: number) => void> = [];
+  private readonly panicListeners: ((panic: boolean, healthy: number, total: number) => void)[] = [];
   /** True while panic mode routes to unhealthy backends too. */
   panic = false;
   private rampTimer: NodeJS.Timeout | undefined;

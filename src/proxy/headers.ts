@@ -9,8 +9,9 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect']);
 
 /** Removes hop-by-hop headers and every header the `Connection` header names. */
+/* eslint-disable @typescript-eslint/no-dynamic-delete -- header names are data: removing them by name is the job */
 function stripHopByHop(headers: IncomingHttpHeaders | Record<string, unknown>, keepUpgrade: boolean): void {
-  const conn = headers['connection'];
+  const conn = headers.connection;
   if (typeof conn === 'string') {
     for (const token of conn.split(',')) {
       const name = token.trim().toLowerCase();
@@ -22,6 +23,7 @@ function stripHopByHop(headers: IncomingHttpHeaders | Record<string, unknown>, k
     delete headers[name];
   }
 }
+/* eslint-enable @typescript-eslint/no-dynamic-delete */
 
 /**
  * Prepares an incoming request's headers for forwarding, once per request (retries reuse the result).
@@ -60,16 +62,16 @@ const NOT_FORWARDED_LENGTHS = new Set([...NOT_FORWARDED].map((n) => n.length));
  * dropped as in `prepareResponseHeaders`, and `Transfer-Encoding` left to Node, which frames the body itself
  * (chunked or not, by the client's HTTP version). Runs once per response, so most names skip the lower-casing.
  */
-export function responseHeaderList(raw: ReadonlyArray<Buffer | string>, clientWantsClose: boolean): string[] {
+export function responseHeaderList(raw: readonly (Buffer | string)[], clientWantsClose: boolean): string[] {
   const out: string[] = [];
   let named: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = latin1(raw[i]!);
+    const name = latin1(raw[i]);
     if (NOT_FORWARDED_LENGTHS.has(name.length)) {
       const lower = name.toLowerCase();
       if (NOT_FORWARDED.has(lower)) {
         if (lower === 'connection') {
-          for (const token of latin1(raw[i + 1]!).split(',')) {
+          for (const token of latin1(raw[i + 1]).split(',')) {
             const t = token.trim().toLowerCase();
             if (t && t !== 'close' && t !== 'keep-alive') (named ??= []).push(t);
           }
@@ -77,13 +79,13 @@ export function responseHeaderList(raw: ReadonlyArray<Buffer | string>, clientWa
         continue;
       }
     }
-    out.push(name, latin1(raw[i + 1]!));
+    out.push(name, latin1(raw[i + 1]));
   }
   // Rare: a backend naming its own extra hop-by-hop headers in `Connection`.
   if (named !== undefined) {
     const drop = named;
     const kept: string[] = [];
-    for (let i = 0; i < out.length; i += 2) if (!drop.includes(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+    for (let i = 0; i < out.length; i += 2) if (!drop.includes(out[i].toLowerCase())) kept.push(out[i], out[i + 1]);
     out.length = 0;
     out.push(...kept);
   }

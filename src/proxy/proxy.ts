@@ -139,6 +139,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     // The client reads slower than the backend sends: pause the backend's connection until it drains. What is
     // buffered stays bounded (the socket's and the response's high-water marks), however large the response.
     if (!res.destroyed) {
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- onHeaders, which sets resume, always comes before onData
       res.once('drain', this.resume!);
       this.ex.forwarder.awaitDrain(this.ex);
     }
@@ -309,6 +310,7 @@ class Forwarder {
       if (ex.current) this.opts.reporter.retryRefused(ex.current.backend.id);
       return false;
     }
+    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- a retry is decided about a failed attempt, so there is a current one
     const backend = ex.current!.backend;
     const reason = failure.kind === 'status' ? String(failure.status) : failure.code;
     this.opts.log.info({ backend: backend.id, error: reason, attempt: ex.tried.length }, 'retrying on another backend');

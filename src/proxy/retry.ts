@@ -65,7 +65,7 @@ export function isRetryable(method: string, bodyReplayable: boolean, failure: Fa
  * allowed, so a quiet bulb can still retry its occasional failure. Time is a parameter for tests.
  */
 export class RetryBudget {
-  private readonly buckets: Array<{ second: number; requests: number; retries: number }>;
+  private readonly buckets: { second: number; requests: number; retries: number }[];
   private readonly percent: number;
   private readonly minRetries: number;
   private readonly now: () => number;
@@ -79,7 +79,7 @@ export class RetryBudget {
 
   private bucket(): { second: number; requests: number; retries: number } {
     const second = Math.floor(this.now() / 1000);
-    const b = this.buckets[second % this.buckets.length]!;
+    const b = this.buckets[second % this.buckets.length];
     if (b.second !== second) {
       b.second = second;
       b.requests = 0;

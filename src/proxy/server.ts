@@ -78,6 +78,7 @@ export function answerAndClose(socket: Duplex, raw: string): void {
   }
   socket.on('error', () => socket.destroy());
   socket.write(raw);
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- node:http's server sockets are net.Sockets, typed as Duplex in its events
   (socket as Socket).destroySoon();
 }
 
@@ -134,6 +135,7 @@ export function createTrafficServer(opts: TrafficServerOptions): http.Server | h
     // A request timeout while a request is in progress (its body still arriving): the proxy answers 408 if it
     // still can and releases the upstream request. (A head timeout has no request object yet: the one remembered
     // here, if any, is an earlier, complete request on the same keep-alive connection.)
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- node:http's server sockets are net.Sockets, typed as Duplex in its events
     const res = (socket as TrackedSocket)[kResponse];
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && res !== undefined && !res.req.complete) {
       // Its response already ended (the backend answered early): no second response may follow, just close.
@@ -202,14 +204,14 @@ export function attachHttp2(
   h2.on('sessionError', () => {});
 
   if (server instanceof https.Server) {
-    const http1 = server.listeners('secureConnection') as Array<(s: TLSSocket) => void>;
+    const http1 = server.listeners('secureConnection') as ((s: TLSSocket) => void)[];
     server.removeAllListeners('secureConnection');
     server.on('secureConnection', (socket: TLSSocket) => {
       if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
       else for (const l of http1) l.call(server, socket);
     });
   } else {
-    const http1 = server.listeners('connection') as Array<(s: Socket) => void>;
+    const http1 = server.listeners('connection') as ((s: Socket) => void)[];
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => sniff(socket, opts.headerTimeoutMs, (isH2) => {
       if (isH2) h2.emit('connection', socket);

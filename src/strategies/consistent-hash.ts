@@ -98,7 +98,7 @@ export function buildRing(candidates: readonly Candidate[]): Ring {
   const packed = new Float64Array(count);
   let k = 0;
   for (let i = 0; i < n; i++) {
-    const c = candidates[i]!;
+    const c = candidates[i];
     const idHash = hash32(c.id);
     const m = perWeight * cappedWeight(c.weight);
     for (let p = 0; p < m; p++) packed[k++] = pointHash(idHash, p) * INDEX_SPACE + i;
@@ -108,13 +108,13 @@ export function buildRing(candidates: readonly Candidate[]): Ring {
   const owners = new Uint32Array(count);
   let out = 0;
   for (let r = 0; r < count; ) {
-    const pos = Math.floor(packed[r]! / INDEX_SPACE);
-    let owner = packed[r]! - pos * INDEX_SPACE;
+    const pos = Math.floor(packed[r] / INDEX_SPACE);
+    let owner = packed[r] - pos * INDEX_SPACE;
     // Equal positions (each pair of points has a 1 in 2^32 chance; ~100 in a million-point ring): the smaller id
     // wins, whatever the array order.
-    for (r++; r < count && Math.floor(packed[r]! / INDEX_SPACE) === pos; r++) {
-      const other = packed[r]! - pos * INDEX_SPACE;
-      if (candidates[other]!.id < candidates[owner]!.id) owner = other;
+    for (r++; r < count && Math.floor(packed[r] / INDEX_SPACE) === pos; r++) {
+      const other = packed[r] - pos * INDEX_SPACE;
+      if (candidates[other].id < candidates[owner].id) owner = other;
     }
     points[out] = pos;
     owners[out] = owner;
@@ -129,7 +129,7 @@ export function searchRing(points: Uint32Array, h: number): number {
   let hi = points.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (points[mid]! < h) lo = mid + 1;
+    if (points[mid] < h) lo = mid + 1;
     else hi = mid;
   }
   return lo === points.length ? 0 : lo;
@@ -170,7 +170,7 @@ class ConsistentHash implements Strategy {
       this.lastArray = candidates;
       this.lastRing = ring;
     }
-    return candidates[ring.owners[searchRing(ring.points, hash32(this.key(req)))]!];
+    return candidates[ring.owners[searchRing(ring.points, hash32(this.key(req)))]];
   }
 }
 

@@ -25,7 +25,7 @@ class LeastConnections implements Strategy {
     let best = i;
     let bestLoad = Infinity;
     for (let k = 0; k < n; k++) {
-      const c = candidates[i]!;
+      const c = candidates[i];
       const load = c.inflight / c.weight;
       // Strictly less: on a tie the earlier one in scan order (the next in rotation) stays.
       if (load < bestLoad) {

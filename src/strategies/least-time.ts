@@ -63,9 +63,9 @@ class LeastTime implements Strategy {
       }
       this.rebuild(candidates);
     }
-    let top = this.heap[0]!;
+    let top = this.heap[0];
     // The top's cost is re-read: a rise nobody reported re-files it, and the new top is checked in turn.
-    for (let tries = candidates.length; tries > 0 && this.refile(top, candidates[top]!); tries--) top = this.heap[0]!;
+    for (let tries = candidates.length; tries > 0 && this.refile(top, candidates[top]); tries--) top = this.heap[0];
     this.lastPick[top] = ++this.picks;
     this.siftDown(0);
     return candidates[top];
@@ -80,18 +80,18 @@ class LeastTime implements Strategy {
   /** The heap's rule by brute force, over an array the heap is not built for. */
   private scan(candidates: readonly Candidate[]): Candidate {
     let best = 0;
-    let bestCost = leastTimeCost(candidates[0]!);
+    let bestCost = leastTimeCost(candidates[0]);
     // Looked up only on a tie: a map lookup per candidate would cost more than the scan.
     let bestPick = -1;
     for (let i = 1; i < candidates.length; i++) {
-      const c = candidates[i]!;
+      const c = candidates[i];
       const cost = leastTimeCost(c);
       if (cost < bestCost || (bestCost !== bestCost && cost === cost)) {
         best = i;
         bestCost = cost;
         bestPick = -1;
       } else if (cost === bestCost) {
-        if (bestPick < 0) bestPick = this.lastPickOf(candidates[best]!);
+        if (bestPick < 0) bestPick = this.lastPickOf(candidates[best]);
         const p = this.lastPickOf(c);
         if (p < bestPick) {
           best = i;
@@ -99,19 +99,19 @@ class LeastTime implements Strategy {
         }
       }
     }
-    const winner = candidates[best]!;
+    const winner = candidates[best];
     const slot = this.slotOf.get(winner);
     if (slot === undefined) this.scanPicks.set(winner, ++this.picks);
     else {
       this.lastPick[slot] = ++this.picks;
-      this.siftDown(this.pos[slot]!);
+      this.siftDown(this.pos[slot]);
     }
     return winner;
   }
 
   private lastPickOf(c: Candidate): number {
     const slot = this.slotOf.get(c);
-    return slot === undefined ? (this.scanPicks.get(c) ?? 0) : this.lastPick[slot]!;
+    return slot === undefined ? (this.scanPicks.get(c) ?? 0) : this.lastPick[slot];
   }
 
   /** Re-reads a slot's cost and moves it to its place in the heap; returns whether the cost had changed. */
@@ -119,33 +119,33 @@ class LeastTime implements Strategy {
     // leastTimeCost written out, and NaN left to `before` rather than mapped to Infinity here: both the call
     // and the mapping measured 16 B per call (a boxed double), and this runs on every pick and thrice a request.
     const cost = (c.ewmaMs * (c.inflight + 1)) / c.weight;
-    const old = this.cost[slot]!;
+    const old = this.cost[slot];
     if (cost === old || (cost !== cost && old !== old)) return false;
     this.cost[slot] = cost;
-    if (cost < old || old !== old) this.siftUp(this.pos[slot]!);
-    else this.siftDown(this.pos[slot]!);
+    if (cost < old || old !== old) this.siftUp(this.pos[slot]);
+    else this.siftDown(this.pos[slot]);
     return true;
   }
 
   /** Whether slot a goes before slot b: lower cost, then picked longer ago, then earlier in the array. */
   private before(a: number, b: number): boolean {
-    const ca = this.cost[a]!;
-    const cb = this.cost[b]!;
+    const ca = this.cost[a];
+    const cb = this.cost[b];
     if (ca < cb) return true;
     if (ca > cb) return false;
     // A NaN cost (which no backend should produce) ranks after every number, so it cannot break the order.
     if (ca !== cb) return ca === ca;
     const lastPick = this.lastPick;
-    return lastPick[a]! < lastPick[b]! || (lastPick[a] === lastPick[b] && a < b);
+    return lastPick[a] < lastPick[b] || (lastPick[a] === lastPick[b] && a < b);
   }
 
   private siftUp(k: number): void {
     const heap = this.heap;
     const pos = this.pos;
-    const moving = heap[k]!;
+    const moving = heap[k];
     while (k > 0) {
       const parent = (k - 1) >> 1;
-      const p = heap[parent]!;
+      const p = heap[parent];
       if (!this.before(moving, p)) break;
       heap[k] = p;
       pos[p] = k;
@@ -159,12 +159,12 @@ class LeastTime implements Strategy {
     const heap = this.heap;
     const pos = this.pos;
     const size = heap.length;
-    const moving = heap[k]!;
+    const moving = heap[k];
     for (;;) {
       let child = 2 * k + 1;
       if (child >= size) break;
-      if (child + 1 < size && this.before(heap[child + 1]!, heap[child]!)) child++;
-      const c = heap[child]!;
+      if (child + 1 < size && this.before(heap[child + 1], heap[child])) child++;
+      const c = heap[child];
       if (!this.before(c, moving)) break;
       heap[k] = c;
       pos[c] = k;
@@ -183,7 +183,7 @@ class LeastTime implements Strategy {
     const heap = new Int32Array(n);
     const pos = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      const c = candidates[i]!;
+      const c = candidates[i];
       slotOf.set(c, i);
       cost[i] = leastTimeCost(c);
       lastPick[i] = this.lastPickOf(c);
@@ -217,11 +217,11 @@ class SharedLeastTime implements Strategy {
 
   pick(candidates: readonly Candidate[], _req: PickRequest): Candidate | undefined {
     if (candidates.length === 0) return undefined;
-    let best = candidates[0]!;
+    let best = candidates[0];
     let bestCost = leastTimeCost(best);
     let bestPick = -1;
     for (let i = 1; i < candidates.length; i++) {
-      const c = candidates[i]!;
+      const c = candidates[i];
       const cost = leastTimeCost(c);
       if (cost < bestCost || (bestCost !== bestCost && cost === cost)) {
         best = c;

@@ -27,8 +27,8 @@ class PowerOfTwo implements Strategy {
     const i = Math.min(n - 1, Math.floor(this.rand() * n));
     let j = Math.min(n - 2, Math.floor(this.rand() * (n - 1)));
     if (j >= i) j++;
-    const a = candidates[i]!;
-    const b = candidates[j]!;
+    const a = candidates[i];
+    const b = candidates[j];
     return b.inflight / b.weight < a.inflight / a.weight ? b : a;
   }
 }

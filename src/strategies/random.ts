@@ -21,7 +21,7 @@ export function prefixSums(candidates: readonly Candidate[]): Float64Array {
   const sums = new Float64Array(candidates.length);
   let total = 0;
   for (let i = 0; i < candidates.length; i++) {
-    total += candidates[i]!.weight;
+    total += candidates[i].weight;
     sums[i] = total;
   }
   return sums;
@@ -33,7 +33,7 @@ export function searchPrefix(sums: Float64Array, r: number): number {
   let hi = sums.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (sums[mid]! > r) hi = mid;
+    if (sums[mid] > r) hi = mid;
     else lo = mid + 1;
   }
   return lo;
@@ -65,7 +65,7 @@ class WeightedRandom implements Strategy {
       this.lastSums = sums;
     }
     const sums = this.lastSums;
-    return candidates[searchPrefix(sums, this.rand() * sums[n - 1]!)];
+    return candidates[searchPrefix(sums, this.rand() * sums[n - 1])];
   }
 }
 

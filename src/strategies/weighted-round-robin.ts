@@ -78,8 +78,8 @@ class WeightedRoundRobin implements Strategy {
     let bestGroup = 0;
     let bestCurrent = -Infinity;
     for (let g = 0; g < groups; g++) {
-      const s = heap[groupStart[g]!]!;
-      const c = base[s]! + t * groupWeight[g]!;
+      const s = heap[groupStart[g]];
+      const c = base[s] + t * groupWeight[g];
       // The tops hold each group's largest `current` (lowest slot among equals), so this is nginx's scan.
       if (c > bestCurrent || (c === bestCurrent && s < best)) {
         bestCurrent = c;
@@ -87,27 +87,27 @@ class WeightedRoundRobin implements Strategy {
         bestGroup = g;
       }
     }
-    base[best] = base[best]! - this.total;
-    this.siftDown(groupStart[bestGroup]!, groupStart[bestGroup + 1]!, 0);
+    base[best] = base[best] - this.total;
+    this.siftDown(groupStart[bestGroup], groupStart[bestGroup + 1], 0);
     return candidates[best];
   }
 
   /** Whether slot a goes before slot b in its weight group's heap. */
   private before(a: number, b: number): boolean {
     const base = this.base;
-    return base[a]! > base[b]! || (base[a] === base[b] && a < b);
+    return base[a] > base[b] || (base[a] === base[b] && a < b);
   }
 
   /** Restores the heap in heap[start, end) after the entry at local index k got worse (or in heapify). */
   private siftDown(start: number, end: number, k: number): void {
     const heap = this.heap;
     const size = end - start;
-    const moving = heap[start + k]!;
+    const moving = heap[start + k];
     for (;;) {
       let child = 2 * k + 1;
       if (child >= size) break;
-      if (child + 1 < size && this.before(heap[start + child + 1]!, heap[start + child]!)) child++;
-      const c = heap[start + child]!;
+      if (child + 1 < size && this.before(heap[start + child + 1], heap[start + child])) child++;
+      const c = heap[start + child];
       if (!this.before(c, moving)) break;
       heap[start + k] = c;
       k = child;
@@ -120,14 +120,14 @@ class WeightedRoundRobin implements Strategy {
     const t = this.t;
     const base = this.base;
     const weights = this.weights;
-    for (let i = 0; i < base.length; i++) base[i] = base[i]! + t * weights[i]!;
+    for (let i = 0; i < base.length; i++) base[i] = base[i] + t * weights[i];
     this.t = 0;
   }
 
   /** Carries `current` over by id and rebuilds the heaps; runs once per candidates array, never per pick. */
   private realign(candidates: readonly Candidate[]): void {
     const previous = new Map<string, number>();
-    for (let i = 0; i < this.ids.length; i++) previous.set(this.ids[i]!, this.base[i]! + this.t * this.weights[i]!);
+    for (let i = 0; i < this.ids.length; i++) previous.set(this.ids[i], this.base[i] + this.t * this.weights[i]);
     const n = candidates.length;
     const ids = new Array<string>(n);
     const weights = new Float64Array(n);
@@ -138,7 +138,7 @@ class WeightedRoundRobin implements Strategy {
     let total = 0;
     let maxWeight = 0;
     for (let i = 0; i < n; i++) {
-      const c = candidates[i]!;
+      const c = candidates[i];
       const w = c.weight;
       ids[i] = c.id;
       weights[i] = w;
@@ -152,17 +152,17 @@ class WeightedRoundRobin implements Strategy {
         sizes.push(0);
       }
       groupOf[i] = g;
-      sizes[g]!++;
+      sizes[g]++;
     }
     const groups = sizes.length;
     const groupStart = new Int32Array(groups + 1);
     const groupWeight = new Float64Array(groups);
     for (const [w, g] of groupByWeight) groupWeight[g] = w;
-    for (let g = 0; g < groups; g++) groupStart[g + 1] = groupStart[g]! + sizes[g]!;
+    for (let g = 0; g < groups; g++) groupStart[g + 1] = groupStart[g] + sizes[g];
     // Slots go in ascending order, then each group is heapified.
     const heap = new Int32Array(n);
     const fill = groupStart.slice(0, groups);
-    for (let i = 0; i < n; i++) heap[fill[groupOf[i]!]!++] = i;
+    for (let i = 0; i < n; i++) heap[fill[groupOf[i]]++] = i;
     this.aligned = candidates;
     this.ids = ids;
     this.weights = weights;
@@ -174,8 +174,8 @@ class WeightedRoundRobin implements Strategy {
     this.groupStart = groupStart;
     this.groupWeight = groupWeight;
     for (let g = 0; g < groups; g++) {
-      const start = groupStart[g]!;
-      const end = groupStart[g + 1]!;
+      const start = groupStart[g];
+      const end = groupStart[g + 1];
       for (let k = ((end - start) >> 1) - 1; k >= 0; k--) this.siftDown(start, end, k);
     }
   }

@@ -63,8 +63,8 @@ function readReason(err: unknown): string {
 }
 
 /** Problems of a spec's shape alone (no I/O): [field, message] pairs. */
-export function tlsSpecProblems(spec: BackendTlsSpec): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
+export function tlsSpecProblems(spec: BackendTlsSpec): [string, string][] {
+  const out: [string, string][] = [];
   if (spec.cert !== undefined && spec.key === undefined) out.push(['key', 'tls.cert is set without tls.key (a client certificate needs its private key)']);
   if (spec.key !== undefined && spec.cert === undefined) out.push(['cert', 'tls.key is set without tls.cert (a private key needs its client certificate)']);
   if (spec.insecureSkipVerify === true && spec.ca !== undefined) out.push(['ca', 'tls.ca is set but insecureSkipVerify turns verification off; drop one of them']);
@@ -76,7 +76,7 @@ export function tlsSpecProblems(spec: BackendTlsSpec): Array<[string, string]> {
  * Returns the connect options, or the problems as [field, message] pairs, each naming the file and the reason.
  * Synchronous: a few small files, read by the controller thread off the request path.
  */
-export function loadTlsMaterial(spec: BackendTlsSpec): { options: TlsConnectOptions } | { problems: Array<[string, string]> } {
+export function loadTlsMaterial(spec: BackendTlsSpec): { options: TlsConnectOptions } | { problems: [string, string][] } {
   const problems = tlsSpecProblems(spec);
   if (problems.length > 0) return { problems };
   const text: Partial<Record<'ca' | 'cert' | 'key', string>> = {};
@@ -89,7 +89,7 @@ export function loadTlsMaterial(spec: BackendTlsSpec): { options: TlsConnectOpti
       problems.push([field, `cannot read ${what} ${path}: ${readReason(err)}`]);
       continue;
     }
-    if (!text[field]!.includes('-----BEGIN ')) problems.push([field, `${what} ${path} holds no PEM block (expected -----BEGIN ...)`]);
+    if (!text[field].includes('-----BEGIN ')) problems.push([field, `${what} ${path} holds no PEM block (expected -----BEGIN ...)`]);
   }
   if (problems.length > 0) return { problems };
   try {

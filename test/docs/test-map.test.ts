@@ -22,7 +22,7 @@ test('test/README.md names every test file by its path under test/', () => {
 });
 
 test('every test file test/README.md names exists', () => {
-  const mentioned = [...map.matchAll(/`((?:unit|integration|e2e|hostile|docs)\/[\w/.-]+\.test\.ts)`/g)].map((m) => m[1]!);
+  const mentioned = [...map.matchAll(/`((?:unit|integration|e2e|hostile|docs)\/[\w/.-]+\.test\.ts)`/g)].map((m) => m[1]);
   assert.ok(mentioned.length > 50);
   assert.deepEqual(mentioned.filter((f) => !existsSync(join(TEST, f))), [], 'test/README.md names a file that is gone: update the map');
 });
@@ -31,6 +31,6 @@ test('test/README.md lists every helper in test/helpers/, and no other', () => {
   const helpers = readdirSync(join(TEST, 'helpers')).filter((f) => f.endsWith('.ts'));
   assert.deepEqual(helpers.filter((f) => !named(f)), [], 'add each new helper to the helpers table of test/README.md');
   const section = map.slice(map.indexOf('## Helpers'));
-  const listed = [...section.matchAll(/^\| `([\w-]+\.ts)`(?:, `([\w-]+\.ts)`)?/gm)].flatMap((m) => [m[1]!, ...(m[2] ? [m[2]] : [])]);
+  const listed = [...section.matchAll(/^\| `([\w-]+\.ts)`(?:, `([\w-]+\.ts)`)?/gm)].flatMap((m) => [m[1], ...(m[2] ? [m[2]] : [])]);
   assert.deepEqual(listed.filter((f) => !helpers.includes(f)), [], 'the helpers table of test/README.md lists a file that is gone');
 });

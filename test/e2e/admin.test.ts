@@ -43,7 +43,7 @@ test('every admin route answers with JSON (metrics in text), with the full backe
   assert.equal(readyz.status, 200);
   assert.deepEqual(readyz.json, { ready: true, shuttingDown: false, synced: true, routable: 2 });
 
-  const list = (await admin(bulb, '/backends')).json as { backends: Array<Record<string, unknown>> };
+  const list = (await admin(bulb, '/backends')).json as { backends: Record<string, unknown>[] };
   assert.equal(list.backends.length, 2);
   const first = list.backends.find((x) => x['url'] === a.url)!;
   assert.deepEqual(Object.keys(first).sort(), [
@@ -64,13 +64,13 @@ test('every admin route answers with JSON (metrics in text), with the full backe
   assert.equal(first['lastError'], null);
   assert.equal(typeof first['latencyMs'], 'number');
 
-  const one = await admin(bulb, `/backends/${encodeURIComponent(String(first['id']))}`);
+  const one = await admin(bulb, `/backends/${encodeURIComponent(first['id'])}`);
   assert.equal(one.status, 200);
   assert.equal((one.json as { backend: { url: string } }).backend.url, a.url);
 
-  const sources = (await admin(bulb, '/sources')).json as { sources: Array<Record<string, unknown>> };
+  const sources = (await admin(bulb, '/sources')).json as { sources: Record<string, unknown>[] };
   assert.equal(sources.sources.length, 1);
-  const s = sources.sources[0]!;
+  const s = sources.sources[0];
   assert.equal(s['name'], `dir:${dir}`);
   assert.equal(s['synced'], true);
   assert.equal(s['backends'], 2);
@@ -78,8 +78,8 @@ test('every admin route answers with JSON (metrics in text), with the full backe
   assert.equal(s['error'], null);
   assert.equal(s['lastError'], null);
   assert.equal(s['errors'], 0);
-  assert.deepEqual(s['rejected'], [{ path: join(dir, 'broken.yaml'), pointer: '/weight', message: (s['rejected'] as Array<{ message: string }>)[0]!.message }]);
-  assert.match((s['rejected'] as Array<{ message: string }>)[0]!.message, /weight/);
+  assert.deepEqual(s['rejected'], [{ path: join(dir, 'broken.yaml'), pointer: '/weight', message: (s['rejected'] as { message: string }[])[0].message }]);
+  assert.match((s['rejected'] as { message: string }[])[0].message, /weight/);
 
   const metrics = await admin(bulb, '/metrics');
   assert.equal(metrics.status, 200);
@@ -91,7 +91,7 @@ test('every admin route answers with JSON (metrics in text), with the full backe
   assert.ok((unknown.json as { routes: string[] }).routes.includes('POST /backends/{id}/drain'));
   const wrongMethod = await admin(bulb, '/backends', { method: 'DELETE' });
   assert.equal(wrongMethod.status, 405);
-  assert.equal(wrongMethod.headers['allow'], 'GET, HEAD');
+  assert.equal(wrongMethod.headers.allow, 'GET, HEAD');
   assert.equal((await admin(bulb, `/backends/${first['id']}/drain`)).status, 405, 'drain is a POST');
 });
 

@@ -24,7 +24,7 @@ interface HttpsBackend {
   readonly url: string;
   readonly port: number;
   /** SNI names the backend saw, one per TLS connection. */
-  readonly servernames: Array<string | false | null>;
+  readonly servernames: (string | false | null)[];
   /** Subject CN of the client certificate of each request, '' when none. */
   readonly clients: string[];
   /** Serve another certificate from now on (new connections). */
@@ -33,7 +33,7 @@ interface HttpsBackend {
 
 /** An https backend answering `name` (and 200 on /health), optionally requiring a client certificate from `clientCa`. */
 async function httpsBackend(t: TestContext, name: string, cert: Issued, opts: { host?: string; clientCa?: Ca } = {}): Promise<HttpsBackend> {
-  const servernames: Array<string | false | null> = [];
+  const servernames: (string | false | null)[] = [];
   const clients: string[] = [];
   const server = https.createServer(
     {
@@ -42,6 +42,7 @@ async function httpsBackend(t: TestContext, name: string, cert: Issued, opts: { 
       ...(opts.clientCa && { ca: pem(opts.clientCa.cert), requestCert: true, rejectUnauthorized: true }),
     },
     (req, res) => {
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- an https server's sockets are TLSSockets
       const peer = (req.socket as TLSSocket).getPeerCertificate();
       clients.push(String(peer?.subject?.CN ?? ''));
       res.end(name);
@@ -73,7 +74,7 @@ async function httpsBackend(t: TestContext, name: string, cert: Issued, opts: { 
 /** One PKI per test file (openssl takes a moment per certificate): three CAs that do not trust each other. */
 let pkiDir: string | undefined;
 let pki: { dir: string; ca: Ca; other: Ca; clientCa: Ca } | undefined;
-async function getPki(_t: TestContext) {
+function getPki(_t: TestContext) {
   pkiDir ??= mkdtempSync(join(tmpdir(), 'bulb-pki-'));
   pki ??= { dir: pkiDir, ca: makeCa(pkiDir, 'ca'), other: makeCa(pkiDir, 'other-ca'), clientCa: makeCa(pkiDir, 'client-ca') };
   return pki;
@@ -92,7 +93,7 @@ async function backendDir(t: TestContext, files: Record<string, unknown>): Promi
 const isTlsFailure = (l: LogLine): boolean => l.msg === 'backend TLS failed; answering 502';
 
 test('a CA-verified https backend answers; the same backend with a CA that did not sign it gets 502 and the reason', async (t) => {
-  const { ca, other } = await getPki(t);
+  const { ca, other } = getPki(t);
   const cert = ca.server('ok', ['localhost', '127.0.0.1']);
   const backend = await httpsBackend(t, 'tls-ok', cert);
   const good = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { ca: ca.cert } } })]);
@@ -115,7 +116,7 @@ test('a CA-verified https backend answers; the same backend with a CA that did n
 });
 
 test('wrong name and expired certificates get 502 with ERR_TLS_CERT_ALTNAME_INVALID and CERT_HAS_EXPIRED', async (t) => {
-  const { ca } = await getPki(t);
+  const { ca } = getPki(t);
   const wrongName = await httpsBackend(t, 'wrong-name', ca.server('wrong-name', ['other.example']));
   const expired = await httpsBackend(t, 'expired', ca.server('expired', ['127.0.0.1'], { expired: true }));
   for (const [backend, code, reason] of [
@@ -134,7 +135,7 @@ test('wrong name and expired certificates get 502 with ERR_TLS_CERT_ALTNAME_INVA
 });
 
 test('serverName: SNI and verification name for an IP target (127.0.0.2 with a certificate for api.internal)', async (t) => {
-  const { ca } = await getPki(t);
+  const { ca } = getPki(t);
   const backend = await httpsBackend(t, 'api', ca.server('api', ['api.internal']), { host: '127.0.0.2' });
   const dir = await backendDir(t, {
     'named.json': { url: backend.url, id: 'named', tls: { ca: ca.cert, serverName: 'api.internal' } },
@@ -155,7 +156,7 @@ test('serverName: SNI and verification name for an IP target (127.0.0.2 with a c
 });
 
 test('mutual TLS: a backend that requires a client certificate refuses bulb without one, accepts it with one', async (t) => {
-  const { ca, clientCa } = await getPki(t);
+  const { ca, clientCa } = getPki(t);
   const backend = await httpsBackend(t, 'mtls', ca.server('mtls', ['127.0.0.1']), { clientCa });
   const client = clientCa.client('bulb-client', 'bulb-sidecar');
   const without = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { ca: ca.cert } } })]);
@@ -173,7 +174,7 @@ test('mutual TLS: a backend that requires a client certificate refuses bulb with
 });
 
 test('the CA file replaced at run time (a renewed Secret): new connections verify against the new CA, no restart', async (t) => {
-  const { ca, other } = await getPki(t);
+  const { ca, other } = getPki(t);
   const backend = await httpsBackend(t, 'rotating', ca.server('rot-a', ['127.0.0.1']));
   const work = await tmpDir(t);
   const caFile = join(work, 'ca.pem');
@@ -202,20 +203,20 @@ test('the CA file replaced at run time (a renewed Secret): new connections verif
 });
 
 test('insecureSkipVerify per source: works against an untrusted certificate, and a warning is logged at start', async (t) => {
-  const { other } = await getPki(t);
+  const { other } = getPki(t);
   const backend = await httpsBackend(t, 'insecure', other.server('insecure', ['nothing.example']));
   const file = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { insecureSkipVerify: true } } })]);
   assert.equal((await request(`${file.url}/`)).body, 'insecure');
-  const warn = file.logs.find((l) => l.level === 'warn' && /verification of backends is OFF/.test(l.msg));
+  const warn = file.logs.find((l) => l.level === 'warn' && l.msg.includes('verification of backends is OFF'));
   assert.ok(warn, 'a warning names the insecure source');
   assert.match(warn['origin'] as string, /b\.json$/);
 
   const flag = await startBulb(t, ['--backend', backend.url, '--backend-tls-insecure', 'on']);
   assert.equal((await request(`${flag.url}/`)).body, 'insecure');
   const startIdx = flag.logs.findIndex((l) => l.msg === 'bulb started');
-  const warnIdx = flag.logs.findIndex((l) => l.level === 'warn' && /verification of backends is OFF/.test(l.msg));
+  const warnIdx = flag.logs.findIndex((l) => l.level === 'warn' && l.msg.includes('verification of backends is OFF'));
   assert.ok(warnIdx >= 0 && warnIdx < startIdx, 'warned before "bulb started"');
-  assert.equal(flag.logs[warnIdx]!['origin'], '--backend-tls-*');
+  assert.equal(flag.logs[warnIdx]['origin'], '--backend-tls-*');
 
   // Only the source that says so is insecure: a verifying source next to it still refuses the same certificate.
   const mixed = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { ca: other.cert } } })]);
@@ -223,12 +224,12 @@ test('insecureSkipVerify per source: works against an untrusted certificate, and
 });
 
 test('bad tls in a backend file: a clear error naming the file and reason; bulb stays up with the rest and the last good', async (t) => {
-  const { ca } = await getPki(t);
+  const { ca } = getPki(t);
   const backend = await httpsBackend(t, 'tls-good', ca.server('lkg', ['127.0.0.1']));
   const [plain] = await startBackends(t, 'plain');
   const missing = join(await tmpDir(t), 'no-such-ca.pem');
   const dir = await backendDir(t, {
-    'a-plain.json': { url: plain!.url },
+    'a-plain.json': { url: plain.url },
     'b-tls.json': { url: backend.url, tls: { ca: ca.cert } },
     'c-missing.json': { url: 'https://127.0.0.3:1', tls: { ca: missing } },
     'd-typo.json': { url: 'https://127.0.0.3:2', tls: { caFile: 'x.pem' } },
@@ -239,6 +240,10 @@ test('bad tls in a backend file: a clear error naming the file and reason; bulb 
   assert.equal(missingLine['reason'], `cannot read CA file ${missing}: no such file (ENOENT)`);
   const typo = await bulb.waitForLog((l) => l.level === 'error' && String(l['file']).endsWith('d-typo.json'));
   assert.match(typo['reason'] as string, /unknown field "caFile" in tls \(allowed: ca, serverName, cert, key, insecureSkipVerify\)/);
+  // `bulb check` says the same, with the same code.
+  const check = await runBulb(['check', '--watch-dir', dir]);
+  assert.equal(check.code, 1);
+  assert.ok(check.stdout.includes(`c-missing.json: /tls/ca: cannot read CA file ${missing}: no such file (ENOENT)`), check.stdout);
   const seen = new Set<string>();
   for (let i = 0; i < 6; i++) seen.add((await request(`${bulb.url}/`)).body);
   assert.deepEqual(seen, new Set(['plain', 'tls-good']), 'the rejected files add nothing; the rest serves');
@@ -261,7 +266,7 @@ test('a bad --backend-tls-* path stops start-up with the flag, the file and the 
   const check = await runBulb(['check', '--backend-tls-ca', missing]);
   assert.equal(check.code, 1);
   assert.match(check.stdout, /error --backend-tls-ca: cannot read CA file .*nope\.pem: no such file \(ENOENT\)/);
-  const { clientCa } = await getPki(t);
+  const { clientCa } = getPki(t);
   const c = clientCa.client('half', 'half');
   const half = await runBulb(['--listen', '127.0.0.1:0', '--admin', 'off', '--backend-tls-cert', c.cert]);
   assert.notEqual(half.code, 0);
@@ -269,7 +274,7 @@ test('a bad --backend-tls-* path stops start-up with the flag, the file and the 
 });
 
 test('active health checks to https backends use the same TLS settings', async (t) => {
-  const { ca, other } = await getPki(t);
+  const { ca, other } = getPki(t);
   const backend = await httpsBackend(t, 'checked', ca.server('hc', ['127.0.0.1']));
   const args = ['--health-path', '/health', '--health-interval', '100ms', '--health-fall', '1'];
   const good = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { ca: ca.cert } } }), ...args]);
@@ -282,7 +287,7 @@ test('active health checks to https backends use the same TLS settings', async (
 });
 
 test('--workers 2: every worker verifies with the same material (200 with the right CA, 502 with the reason otherwise)', async (t) => {
-  const { ca, other } = await getPki(t);
+  const { ca, other } = getPki(t);
   const backend = await httpsBackend(t, 'workers', ca.server('w2', ['127.0.0.1']));
   const good = await startBulb(t, ['--workers', '2', '--watch-dir', await backendDir(t, { 'b.json': { url: backend.url, tls: { ca: ca.cert } } })]);
   for (let i = 0; i < 8; i++) assert.equal((await request(`${good.url}/`)).body, 'workers');
@@ -303,13 +308,13 @@ test('--workers 2: every worker verifies with the same material (200 with the ri
 });
 
 test('WebSocket upgrades to an https backend verify with the same TLS settings (SNI and CA), or get 502 with the reason', async (t) => {
-  const { ca, other } = await getPki(t);
+  const { ca, other } = getPki(t);
   const cert = ca.server('wss', ['ws.internal']);
   const server = https.createServer({ cert: pem(cert.cert), key: pem(cert.key) });
   const wss = new WebSocketServer({ server });
-  const snis: Array<string | false | null> = [];
+  const snis: (string | false | null)[] = [];
   server.on('secureConnection', (s: TLSSocket) => snis.push(s.servername));
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}`)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => {
     for (const c of wss.clients) c.terminate();
@@ -327,7 +332,7 @@ test('WebSocket upgrades to an https backend verify with the same TLS settings (
     });
   const good = await startBulb(t, ['--watch-dir', await backendDir(t, { 'b.json': { url, tls: { ca: ca.cert, serverName: 'ws.internal' } } })]);
   const ws = await open(good.url);
-  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve((m as Buffer).toString())));
   ws.send('hello');
   assert.equal(await reply, 'echo:hello');
   assert.deepEqual(snis, ['ws.internal']);

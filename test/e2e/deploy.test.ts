@@ -26,8 +26,8 @@ const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /** Every YAML document under deploy/, parsed; a syntax error fails here. */
-function manifests(dir: string): Array<{ file: string; docs: Obj[] }> {
-  const out: Array<{ file: string; docs: Obj[] }> = [];
+function manifests(dir: string): { file: string; docs: Obj[] }[] {
+  const out: { file: string; docs: Obj[] }[] = [];
   for (const name of readdirSync(at(dir)).sort()) {
     if (!/\.ya?ml$/.test(name)) continue;
     const text = readFileSync(at(dir, name), 'utf8');
@@ -88,7 +88,8 @@ function containerEnv(c: Obj): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const e of list(c['env']).map(obj)) {
     const ref = obj(obj(e['valueFrom'])['secretKeyRef']);
-    env[String(e['name'])] = e['value'] !== undefined ? String(e['value']) : ref['name'] ? TOKEN : undefined;
+    const value = e['value'];
+    env[String(e['name'])] = typeof value === 'string' || typeof value === 'number' ? String(value) : ref['name'] ? TOKEN : undefined;
   }
   return env;
 }
@@ -142,7 +143,7 @@ test('kubernetes sidecar: the watch dir is a mounted ConfigMap whose backend fil
   assert.equal(obj(sidecar.container)['restartPolicy'], 'Always', 'a native sidecar (init container that keeps running)');
   const config = await bulbConfig(list(sidecar.container['args']).map(String), containerEnv(sidecar.container));
   assert.equal(config.listen.host, '127.0.0.1', 'traffic only from inside the Pod');
-  const app = list(sidecar.pod['containers']).map(obj)[0]!;
+  const app = list(sidecar.pod['containers']).map(obj)[0];
   assert.match(list(app['command']).join(' '), new RegExp(`127\\.0\\.0\\.1:${config.listen.port}`), 'the app talks to bulb on localhost');
 
   assert.equal(config.watchDirs.length, 1);
@@ -166,7 +167,7 @@ test('kubernetes DNS: --dns-srv names a headless Service of this file, by its po
   const bulb = bulbContainers().find((b) => b.file === file)!;
   const config = await bulbConfig(list(bulb.container['args']).map(String), containerEnv(bulb.container));
   assert.equal(config.dnsSrv.length, 1);
-  const [, port, , service, namespace] = /^_([a-z0-9-]+)\._(tcp)\.([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$/.exec(config.dnsSrv[0]!) ?? [];
+  const [, port, , service, namespace] = /^_([a-z0-9-]+)\._(tcp)\.([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$/.exec(config.dnsSrv[0]) ?? [];
   assert.ok(service, `${config.dnsSrv[0]} is a Kubernetes SRV name`);
   const svc = docs.find((d) => d['kind'] === 'Service' && obj(d['metadata'])['name'] === service)!;
   assert.equal(obj(svc['spec'])['clusterIP'], 'None', 'headless');
@@ -204,7 +205,7 @@ test('compose: both variants parse, and bulb accepts the arguments and environme
     assert.equal(config.adminToken, TOKEN, `${file}: admin token from the environment`);
     const ports = list(service['ports']).map(String);
     assert.ok(ports.includes(`${config.listen.port}:${config.listen.port}`), `${file}: traffic port published`);
-    assert.ok(ports.includes(`127.0.0.1:${config.admin!.port}:${config.admin!.port}`), `${file}: admin published on the host's loopback only`);
+    assert.ok(ports.includes(`127.0.0.1:${config.admin.port}:${config.admin.port}`), `${file}: admin published on the host's loopback only`);
     assert.equal(service['read_only'], true, `${file}: read-only root filesystem`);
     const grace = parseDuration(String(service['stop_grace_period']))!;
     assert.ok(grace > config.drainTimeoutMs + config.shutdownDelayMs, `${file}: stop_grace_period covers the drain`);
@@ -215,7 +216,7 @@ test('compose DNS: --dns-a names the replicated hello-world service', async () =
   const { compose, args, env } = composeBulb('deploy/compose/docker-compose.dns.yml');
   const config = await bulbConfig(args, env);
   assert.equal(config.dnsA.length, 1);
-  const { host, port } = config.dnsA[0]!;
+  const { host, port } = config.dnsA[0];
   const web = obj(obj(compose['services'])[host]);
   assert.equal(web['image'], 'strm/helloworld-http');
   assert.equal(obj(web['deploy'])['replicas'], 3);
@@ -227,7 +228,7 @@ test('compose files: the mounted backends directory passes bulb check and names 
   const config = await bulbConfig(args, env);
   const volume = list(service['volumes']).map(String).find((v) => v.split(':')[1] === config.watchDirs[0]);
   assert.ok(volume, `${config.watchDirs[0]} is mounted`);
-  const local = join(at('deploy/compose'), volume.split(':')[0]!);
+  const local = join(at('deploy/compose'), volume.split(':')[0]);
   await checkPasses(['--watch-dir', local]);
   for (const name of readdirSync(local)) {
     const host = new URL(String((parse(readFileSync(join(local, name), 'utf8')) as Obj)['url'])).hostname;
@@ -239,10 +240,18 @@ test('compose files: the mounted backends directory passes bulb check and names 
 // ---------------------------------------------------------------------------------------------------------
 // Examples
 
-test('examples: bulb.yaml sets every setting (but the token) and passes bulb check; so does the backends directory', async () => {
-  const doc = obj(parse(readFileSync(at('examples/bulb.yaml'), 'utf8')));
-  const settable = Object.keys(CONFIG_SCHEMA.properties).filter((k) => k !== 'adminToken').sort();
+/**
+ * Settings examples/bulb.yaml shows commented out: the token (it belongs in a Secret, not a file), and settings that
+ * name certificate files, which `bulb check` reads and which the repository does not ship.
+ */
+const COMMENTED_SETTINGS = ['adminToken', 'backendTlsCa', 'backendTlsCert', 'backendTlsKey', 'backendTlsServerName', 'tlsCert', 'tlsKey'];
+
+test('examples: bulb.yaml sets every setting (the token and certificate files commented) and passes bulb check; so does the backends directory', async () => {
+  const text = readFileSync(at('examples/bulb.yaml'), 'utf8');
+  const doc = obj(parse(text));
+  const settable = Object.keys(CONFIG_SCHEMA.properties).filter((k) => !COMMENTED_SETTINGS.includes(k)).sort();
   assert.deepEqual(Object.keys(doc).sort(), settable, 'examples/bulb.yaml has every setting');
+  for (const k of COMMENTED_SETTINGS) assert.match(text, new RegExp(`^# ${k}: `, 'm'), `examples/bulb.yaml shows ${k}, commented`);
   await checkPasses(['--config', at('examples/bulb.yaml')]);
   const out = await checkPasses(['--watch-dir', at('examples/backends')]);
   assert.match(out, /4 valid backend\(s\)/);

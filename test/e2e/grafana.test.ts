@@ -16,18 +16,18 @@ const DASHBOARD = new URL('../../deploy/grafana/bulb.json', import.meta.url);
 interface Panel {
   readonly title?: string;
   readonly type: string;
-  readonly targets?: ReadonlyArray<{ readonly expr: string }>;
+  readonly targets?: readonly { readonly expr: string }[];
   readonly panels?: readonly Panel[];
 }
 interface Dashboard {
   readonly uid: string;
   readonly panels: readonly Panel[];
-  readonly templating: { readonly list: ReadonlyArray<{ readonly name: string; readonly query?: unknown; readonly definition?: string }> };
+  readonly templating: { readonly list: readonly { readonly name: string; readonly query?: unknown; readonly definition?: string }[] };
 }
 
 /** Every query of the dashboard: panel targets (rows' nested panels too) and variable queries. */
-function queries(d: Dashboard): Array<{ where: string; expr: string }> {
-  const out: Array<{ where: string; expr: string }> = [];
+function queries(d: Dashboard): { where: string; expr: string }[] {
+  const out: { where: string; expr: string }[] = [];
   const walk = (panels: readonly Panel[]) => {
     for (const p of panels) {
       for (const t of p.targets ?? []) out.push({ where: `panel "${p.title}"`, expr: t.expr });
@@ -38,7 +38,7 @@ function queries(d: Dashboard): Array<{ where: string; expr: string }> {
   for (const v of d.templating.list) {
     // label_values(metric, label) is Grafana's, not PromQL: check its metric the same way.
     const m = /^label_values\((.+),\s*\w+\)$/.exec(v.definition ?? '');
-    if (m) out.push({ where: `variable $${v.name}`, expr: m[1]! });
+    if (m) out.push({ where: `variable $${v.name}`, expr: m[1] });
   }
   return out;
 }
@@ -70,10 +70,10 @@ async function exported(t: TestContext): Promise<Set<string>> {
   const text = await admin.metricsText(bulb);
   const names = new Set<string>();
   for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
-    names.add(m[1]!);
-    if (m[2] === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m[1]! + s);
+    names.add(m[1]);
+    if (m[2] === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m[1] + s);
   }
-  for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/gm)) names.add(m[1]!);
+  for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/gm)) names.add(m[1]);
   return names;
 }
 

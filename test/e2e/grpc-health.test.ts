@@ -32,11 +32,11 @@ function decodeRequest(buf: Buffer): { service: string } {
   let i = 0;
   let service = '';
   while (i < buf.length) {
-    const tag = buf[i++]!;
+    const tag = buf[i++];
     let len = 0;
     let shift = 0;
     for (;;) {
-      const b = buf[i++]!;
+      const b = buf[i++];
       len |= (b & 0x7f) << shift;
       if ((b & 0x80) === 0) break;
       shift += 7;
@@ -109,6 +109,25 @@ test('grpc health over h2c: NOT_SERVING takes the backend out, SERVING brings it
   await bulb.waitForLog((l) => l.msg === 'backend passing health checks; back in rotation');
   assert.equal(await healthy(bulb, id), true);
   assert.ok(hs.asked.every((s) => s === ''), 'the whole server was asked about');
+});
+
+test('grpc health of an h2c:// backend (cleartext HTTP/2 with prior knowledge), the gRPC traffic routed too', async (t) => {
+  const hs = await startHealthServer(t);
+  const id = `127.0.0.1:${hs.port}`;
+  const bulb = await startBulb(t, ['--backend', `h2c://${id}`, '--health-mode', 'grpc', '--health-interval', '100ms', '--health-fall', '1', '--health-rise', '1']);
+  await waitFor(() => hs.asked.length >= 2, 10_000, 'checks of the h2c backend');
+  assert.equal(await healthy(bulb, id), true);
+  // A real client's call through bulb reaches the same server: the health service answers it.
+  const client = new grpc.Client(bulb.url.replace('http://', ''), grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const call = (): Promise<number> =>
+    new Promise((resolve, reject) =>
+      client.makeUnaryRequest('/grpc.health.v1.Health/Check', () => Buffer.alloc(0), (b: Buffer) => b[1] ?? 0, {}, (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  assert.equal(await call(), SERVING);
+  hs.statuses.set('', NOT_SERVING);
+  await bulb.waitForLog((l) => l.msg === 'backend failing health checks; out of rotation');
+  assert.equal(await healthy(bulb, id), false);
 });
 
 test('--health-mode grpc --health-grpc-service: the named service is asked about; an unknown one fails with its grpc-status', async (t) => {

@@ -83,8 +83,8 @@ test('gRPC: a client cancellation reaches the backend', async (t) => {
   await waitFor(() => a.cancelled === 2, 5_000, () => `the backend saw ${a.cancelled} cancellations`);
   // Nothing left in flight: the cancelled calls were reported back.
   await waitFor(async () => {
-    const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ activeRequests: number; requests: number }> };
-    return backends[0]!.activeRequests === 0 && backends[0]!.requests === 2;
+    const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: { activeRequests: number; requests: number }[] };
+    return backends[0].activeRequests === 0 && backends[0].requests === 2;
   }, 5_000, () => 'the two cancelled calls were reported back (in flight 0, 2 requests)');
 });
 
@@ -94,7 +94,7 @@ test('gRPC: a backend status with message and trailing metadata arrives intact',
   const client = echoClient(t, hostOf(bulb.url));
   const err = await unary(client, { text: 'notfound' }).then(
     () => assert.fail('expected NOT_FOUND'),
-    (e: grpc.ServiceError) => e,
+    (e: unknown) => e as grpc.ServiceError,
   );
   assert.equal(err.code, grpc.status.NOT_FOUND);
   assert.equal(err.details, 'no such thing');
@@ -106,7 +106,7 @@ test('gRPC: no backend is UNAVAILABLE in an HTTP 200 with trailers, not a 503 pa
   const client = echoClient(t, hostOf(bulb.url));
   const err = await unary(client, { text: 'x' }).then(
     () => assert.fail('expected UNAVAILABLE'),
-    (e: grpc.ServiceError) => e,
+    (e: unknown) => e as grpc.ServiceError,
   );
   assert.equal(err.code, grpc.status.UNAVAILABLE);
   assert.equal(err.details, 'no backend available');
@@ -127,7 +127,7 @@ test('gRPC: upstream timeout is DEADLINE_EXCEEDED; grpc-timeout is the call dead
   const client = echoClient(t, hostOf(bulb.url));
   const err = await unary(client, { text: 'slow', n: 3000 }).then(
     () => assert.fail('expected DEADLINE_EXCEEDED'),
-    (e: grpc.ServiceError) => e,
+    (e: unknown) => e as grpc.ServiceError,
   );
   assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED);
   assert.match(err.details, /did not respond in time/, 'the deadline is bulb’s, not the client’s (it set none)');
@@ -156,7 +156,7 @@ test('gRPC: a killed backend: calls it never received are retried, calls it had 
   // No ejection and no health checks: every other call keeps going to the dead backend, to be retried.
   const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--health-mode', 'off', '--outlier-consecutive', '0']);
   const client = echoClient(t, hostOf(bulb.url));
-  const held = Array.from({ length: 4 }, () => unary(client, { text: 'hang' }).then(() => 'ok', (e: grpc.ServiceError) => e.code));
+  const held = Array.from({ length: 4 }, () => unary(client, { text: 'hang' }).then(() => 'ok', (e: unknown) => (e as grpc.ServiceError).code));
   await waitFor(() => a.hanging === 2 && b.hanging === 2, 5_000, () => `hanging: a ${a.hanging}, b ${b.hanging}`);
   b.kill();
   // b's two calls were sent: they fail, and are not replayed on a.
@@ -179,10 +179,10 @@ test('gRPC: a backend whose calls end UNAVAILABLE (HTTP 200) counts as failing f
   b.sick = true;
   const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--health-mode', 'off', '--outlier-consecutive', '3']);
   const client = echoClient(t, hostOf(bulb.url));
-  const codes: number[] = [];
-  for (let i = 0; i < 12; i++) codes.push(await unary(client, { text: `c${i}` }).then(() => 0, (e: grpc.ServiceError) => e.code));
+  const codes: grpc.status[] = [];
+  for (let i = 0; i < 12; i++) codes.push(await unary(client, { text: `c${i}` }).then(() => grpc.status.OK, (e: unknown) => (e as grpc.ServiceError).code));
   assert.equal(codes.filter((c) => c === grpc.status.UNAVAILABLE).length, 3, `b was ejected after its third UNAVAILABLE: ${codes.join(',')}`);
-  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ url: string; routable: boolean }> };
+  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: { url: string; routable: boolean }[] };
   assert.equal(backends.find((x) => x.url === b.url)!.routable, false);
 });
 
@@ -202,7 +202,7 @@ test('gRPC: SIGTERM drains: a call in flight completes, the connection gets GOAW
   const req = session.request({ ':method': 'POST', ':path': '/bulbtest.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers' });
   req.end(Buffer.from([0, 0, 0, 0, 0]));
   const status = await new Promise<string>((resolve) => {
-    req.on('trailers', (tr) => resolve(String(tr['grpc-status'])));
+    req.on('trailers', (tr: http2.IncomingHttpHeaders) => resolve(String(tr['grpc-status'])));
     req.on('response', (h) => h['grpc-status'] !== undefined && resolve(String(h['grpc-status'])));
   });
   req.resume();

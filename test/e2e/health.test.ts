@@ -64,7 +64,7 @@ const FAST_CHECKS = ['--health-interval', '200ms', '--health-fall', '2', '--heal
 
 test('1. SIGKILL of one of three backends under load (50 clients): zero client errors, marked down within interval × fall', async (t) => {
   const procs = await threeBackends(t);
-  const victim = procs[1]!;
+  const victim = procs[1];
   const bulb = await startBulb(t, [
     ...procs.flatMap((p) => ['--backend', p.url]),
     '--health-path', '/healthz',
@@ -109,13 +109,13 @@ test('1. SIGKILL of one of three backends under load (50 clients): zero client e
   // One line per state change, not one per check.
   const lines = bulb.logs.filter((l) => l['backend'] === `${victim.host}:${victim.port}` && l['reason'] !== undefined && l['healthy'] === false && l.msg.includes('health checks'));
   assert.equal(lines.length, 1, JSON.stringify(lines));
-  assert.equal(lines[0]!['consecutive'], 2);
-  assert.equal(lines[0]!['reason'], 'ECONNREFUSED');
+  assert.equal(lines[0]['consecutive'], 2);
+  assert.equal(lines[0]['reason'], 'ECONNREFUSED');
 });
 
 test('2. a backend that accepts connections but never answers is taken out by HTTP checks; no request waits on it after', async (t) => {
   const procs = await threeBackends(t);
-  const hung = procs[2]!;
+  const hung = procs[2];
   const upstreamTimeoutMs = 3000;
   const bulb = await startBulb(t, [
     ...procs.flatMap((p) => ['--backend', p.url]),
@@ -158,7 +158,7 @@ test('2. a backend that accepts connections but never answers is taken out by HT
 
 test('3. a killed backend restarted on the same address rejoins after rise passing checks (TCP checks)', async (t) => {
   const procs = await threeBackends(t);
-  const victim = procs[0]!;
+  const victim = procs[0];
   const bulb = await startBulb(t, [...procs.flatMap((p) => ['--backend', p.url]), ...FAST_CHECKS]);
   const id = `${victim.host}:${victim.port}`;
   await waitFor(async () => (await admin.backends(bulb)).every((b) => b.healthy), 10_000, 'all three healthy');
@@ -184,9 +184,9 @@ test('3. a killed backend restarted on the same address rejoins after rise passi
 
 test('--health-initial unhealthy: a new backend gets no traffic until rise checks pass', async (t) => {
   const [a] = await Promise.all([startBackendProcess(t, 'a', { host: '127.0.0.2' })]);
-  const bulb = await startBulb(t, ['--backend', a!.url, ...FAST_CHECKS, '--health-initial', 'unhealthy']);
+  const bulb = await startBulb(t, ['--backend', a.url, ...FAST_CHECKS, '--health-initial', 'unhealthy']);
   // Routable only after two checks, 200 ms apart.
-  await waitFor(async () => (await viewOf(bulb, a!.url)).healthy, 10_000, 'healthy after rise');
+  await waitFor(async () => (await viewOf(bulb, a.url)).healthy, 10_000, 'healthy after rise');
   assert.equal((await request(`${bulb.url}/`)).status, 200);
   const up = await bulb.waitForLog((l) => l['healthy'] === true && l['consecutive'] === 2);
   assert.equal(up['reason'], 'checks passing');
@@ -209,7 +209,7 @@ test('a backend file health block overrides the flags for its backend', async (t
 
 test('passive: a backend answering 503 to everything is ejected after N consecutive, shows until, and comes back', async (t) => {
   const procs = await threeBackends(t);
-  const bad = procs[1]!;
+  const bad = procs[1];
   await bad.setMode({ kind: 'status', status: 503 });
   // TCP checks (no path) pass: only outlier detection can see the 503s.
   const bulb = await startBulb(t, [
@@ -278,7 +278,7 @@ test('passive: a backend answering 503 to everything is ejected after N consecut
 for (const uneject of ['on', 'off'] as const) {
   test(`recovery: with --outlier-uneject-on-check ${uneject}, a recovered backend ${uneject === 'on' ? 'is back as soon as its checks pass' : 'waits out its ejection'}`, async (t) => {
     const procs = await threeBackends(t);
-    const bad = procs[1]!;
+    const bad = procs[1];
     const bulb = await startBulb(t, [
       ...procs.flatMap((p) => ['--backend', p.url]),
       '--health-path', '/healthz',

@@ -33,7 +33,7 @@ async function brokenBackend(t: import('node:test').TestContext, reply: string |
   return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
 
-const failuresOf = async (bulb: RunningBulb) => (await admin.backends(bulb))[0]!;
+const failuresOf = async (bulb: RunningBulb) => (await admin.backends(bulb))[0];
 
 /** GETs through a fresh connection; the outcome a client sees: a status and body, or the error that cut it off. */
 function get(url: string): Promise<{ status: number; body: string } | { error: string; status?: number }> {
@@ -51,7 +51,7 @@ function get(url: string): Promise<{ status: number; body: string } | { error: s
   });
 }
 
-const BEFORE_ANY_BYTE: Array<[string, string]> = [
+const BEFORE_ANY_BYTE: [string, string][] = [
   ['an invalid status line', 'HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok'],
   ['a malformed header line', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nNo colon here\r\n\r\nok'],
   ['Content-Length and Transfer-Encoding together', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
@@ -71,7 +71,7 @@ for (const [what, reply] of BEFORE_ANY_BYTE) {
   });
 }
 
-const MID_BODY: Array<[string, string]> = [
+const MID_BODY: [string, string][] = [
   ['a bad chunk', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nmore\r\n'],
   ['a close in the middle of a Content-Length body', 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b'],
   ['a close in the middle of a chunked body', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'],
@@ -95,5 +95,5 @@ test('a hundred broken responses in a row: each aborted and counted, nothing lef
   const results = await Promise.all(Array.from({ length: 100 }, () => get(`${bulb.url}/x`)));
   assert.ok(results.every((r) => 'error' in r), 'every one aborted');
   await waitFor(async () => (await failuresOf(bulb)).failures === 100, 5000, 'each counted');
-  assert.equal((await admin.backends(bulb))[0]!.activeRequests, 0, 'nothing left in flight');
+  assert.equal((await admin.backends(bulb))[0].activeRequests, 0, 'nothing left in flight');
 });

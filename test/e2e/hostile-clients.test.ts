@@ -10,7 +10,7 @@ import { waitFor } from '../helpers/wait-for.js';
 // Requests that try to smuggle a second request past a proxy, or to tie it up. Each is refused by bulb itself,
 // and the test backend records that nothing reached it.
 
-const SMUGGLING: Array<[string, string]> = [
+const SMUGGLING: [string, string][] = [
   ['Content-Length and Transfer-Encoding together', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
   ['two different Content-Length headers', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 7\r\n\r\nabcdefg'],
   ['a malformed chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n'],
@@ -105,7 +105,7 @@ test('header drip: 40 clients sending one more header line at a time get 408 at 
   t.after(() => b.close());
   const bulb = await startBulb(t, ['--backend', b.url, '--header-timeout', '2s']);
   const port = Number(new URL(bulb.url).port);
-  const clients: Array<{ c: RawClient; startedAt: number; keepAlive: boolean }> = [];
+  const clients: { c: RawClient; startedAt: number; keepAlive: boolean }[] = [];
   t.after(() => clients.forEach(({ c }) => c.socket.destroy()));
   for (let i = 0; i < 40; i++) {
     const keepAlive = i % 2 === 1;

@@ -4,7 +4,7 @@ import { chmod, open, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as admin from '../helpers/admin.js';
 import { startBackend } from '../helpers/backend.js';
-import { startBulb, type RunningBulb } from '../helpers/bulb.js';
+import { logText, startBulb, type RunningBulb } from '../helpers/bulb.js';
 import { request } from '../helpers/http.js';
 import { rssMb } from '../helpers/proc.js';
 import { sample } from '../helpers/prom.js';
@@ -16,7 +16,7 @@ const rejected = async (bulb: RunningBulb) => (await admin.sources(bulb)).flatMa
 
 // Every bad file: rejected with a reason naming the file, listed under /sources, logged once, and without any
 // effect on the good backend or the process.
-const CORPUS: Array<[string, string | Buffer, RegExp]> = [
+const CORPUS: [string, string | Buffer, RegExp][] = [
   ['invalid.json', '{ "url": ', /invalid JSON/],
   ['invalid.yaml', 'url: [unclosed', /invalid YAML/],
   ['scalar.yaml', 'just a string', /expected a backend object/],
@@ -61,7 +61,7 @@ test('a corpus of bad backend files: each rejected with its reason, none affecti
     assert.ok(entry, `${name} is listed under /sources`);
     assert.match(entry.message, reason, `${name}: ${entry.message}`);
     // One error log line naming the file and the reason.
-    const lines = bulb.logs.filter((l) => l.level === 'error' && String(l['file'] ?? '').endsWith(`/${name}`));
+    const lines = bulb.logs.filter((l) => l.level === 'error' && logText(l['file']).endsWith(`/${name}`));
     assert.equal(lines.length >= 1, true, `${name} logged`);
   }
   assert.ok(!list.some((r) => r.path.endsWith('/fleeting.json')), 'a vanished file is simply gone');
@@ -121,10 +121,10 @@ test('10,000 backend files at once, then all deleted, four times: bulb follows, 
   t.diagnostic(`RSS: ${rss.map((m) => m.toFixed(0)).join(' MB → ')} MB (start, then after each cycle)`);
   t.diagnostic(`used heap: ${heap.map((m) => m.toFixed(0)).join(' MB → ')} MB`);
   assert.equal(bulb.proc.exitCode, null, 'survived four cycles within a 256 MB heap');
-  assert.ok(rss[4]! < 450, `RSS stays bounded (${rss[4]!.toFixed(0)} MB)`);
+  assert.ok(rss[4] < 450, `RSS stays bounded (${rss[4].toFixed(0)} MB)`);
   // Compared with the start, not only with a cap: after four cycles the live heap is back near where it began.
   // (Measured: 11 → 13 → 13 → 13 → 13 MB.) A leak of even a tenth of one cycle's backends (~9 MB) would show here.
-  assert.ok(heap[4]! - heap[0]! < 8, `used heap back near the start: ${heap[0]!.toFixed(0)} → ${heap[4]!.toFixed(0)} MB`);
+  assert.ok(heap[4] - heap[0] < 8, `used heap back near the start: ${heap[0].toFixed(0)} → ${heap[4].toFixed(0)} MB`);
   // The good backend was never disturbed.
   for (let i = 0; i < 5; i++) assert.equal((await request(`${bulb.url}/x`)).body, 'good');
 });
@@ -144,6 +144,6 @@ test('a file bulb may not read: rejected with "permission denied", the rest serv
   await waitFor(async () => (await rejected(bulb)).some((r) => r.path.endsWith('/secret.json')), 10_000, 'secret.json rejected');
   const entry = (await rejected(bulb)).find((r) => r.path.endsWith('/secret.json'))!;
   assert.match(entry.message, /permission denied|EACCES/i);
-  assert.ok(bulb.logs.some((l) => l.level === 'error' && String(l['file'] ?? '').endsWith('/secret.json')));
+  assert.ok(bulb.logs.some((l) => l.level === 'error' && logText(l['file']).endsWith('/secret.json')));
   assert.equal((await request(`${bulb.url}/`)).body, 'good');
 });

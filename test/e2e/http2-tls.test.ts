@@ -51,7 +51,7 @@ test('TLS: ALPN gives HTTP/2 or HTTP/1.1 on one port; gRPC over TLS; the certifi
   await replaceCert(live, one);
   const [web] = await startBackends(t, 'web');
   const g = await startGrpcBackend(t, 'g');
-  const bulb = await startBulb(t, ['--backend', web!.url, '--tls-cert', live.certFile, '--tls-key', live.keyFile, '--health-mode', 'off']);
+  const bulb = await startBulb(t, ['--backend', web.url, '--tls-cert', live.certFile, '--tls-key', live.keyFile, '--health-mode', 'off']);
   const url = httpsUrl(bulb.url);
   const port = Number(new URL(url).port);
   const caFile = join(dir, 'ca.pem');
@@ -61,7 +61,7 @@ test('TLS: ALPN gives HTTP/2 or HTTP/1.1 on one port; gRPC over TLS; the certifi
   assert.equal(h2.stdout, 'web\n2 200', 'curl negotiates h2 by ALPN');
   const h1 = await run('curl', ['-sS', '--http1.1', '--cacert', caFile, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `${url}/b`]);
   assert.equal(h1.stdout, '1.1 200');
-  assert.equal(web!.seen.at(-1)!.headers['x-forwarded-proto'], 'https');
+  assert.equal(web.seen.at(-1)!.headers['x-forwarded-proto'], 'https');
   const ng = await run('nghttp', ['-n', '-s', '-m', '4', `${url}/c`]);
   assert.match(ng.stdout, /200/);
 
@@ -137,7 +137,7 @@ test('--workers 2: gRPC over h2c and over TLS is served by both workers, each ba
     const clients = Array.from({ length: 16 }, (_, i) => echoClient(t, new URL(bulb.url).host, creds, { 'grpc.use_local_subchannel_pool': 1, 'grpc.primary_user_agent': `c${i}` }));
     const replies = await Promise.all(clients.flatMap((c, i) => Array.from({ length: 4 }, (_, j) => unary(c, { text: `${i}.${j}` }))));
     assert.equal(replies.length, 64);
-    for (const [i, b] of backends.entries()) assert.ok(b.calls.Unary - before[i]! >= 16, `${b.name} served ${b.calls.Unary - before[i]!} of 64`);
+    for (const [i, b] of backends.entries()) assert.ok(b.calls.Unary - before[i] >= 16, `${b.name} served ${b.calls.Unary - before[i]} of 64`);
     const m = parseExposition(await (await fetch(`${bulb.adminUrl}/metrics`)).text());
     const perWorker = select(m, 'bulb_worker_requests_total').map((s) => s.value);
     assert.equal(perWorker.length, 2);

@@ -148,8 +148,8 @@ test('a source that cannot be read counts discovery errors and keeps its last su
   assert.ok((sample(m, 'bulb_discovery_errors_total', { source: `dir:${dir}` }) ?? 0) >= 1, 'a missing directory is an error');
   assert.equal(sample(m, 'bulb_discovery_last_sync_timestamp_seconds', { source: `dir:${dir}` }), undefined, 'never synced');
   const sources = await admin.sources(bulb);
-  assert.ok(sources[0]!.error);
-  assert.equal(sources[0]!.lastError?.message, sources[0]!.error);
+  assert.ok(sources[0].error);
+  assert.equal(sources[0].lastError?.message, sources[0].error);
 });
 
 test('attempts the retry budget keeps from being retried are counted by the backend that failed', async (t) => {

@@ -14,26 +14,26 @@ import { waitFor } from '../helpers/wait-for.js';
 test('maxConnections: a backend at its limit is skipped by the strategy', async (t) => {
   const dir = await tmpDir(t);
   const [slow, other] = await startBackends(t, 'slow', 'other');
-  slow!.delayMs = 3000;
-  await writeFile(join(dir, 'a-slow.json'), backendFile(slow!.url, { maxConnections: 1 }));
-  await writeFile(join(dir, 'b-other.json'), backendFile(other!.url));
+  slow.delayMs = 3000;
+  await writeFile(join(dir, 'a-slow.json'), backendFile(slow.url, { maxConnections: 1 }));
+  await writeFile(join(dir, 'b-other.json'), backendFile(other.url));
   const bulb = await startBulb(t, ['--watch-dir', dir]);
-  const pending: Array<Promise<unknown>> = [];
-  while (slow!.inflight < 1) {
+  const pending: Promise<unknown>[] = [];
+  while (slow.inflight < 1) {
     pending.push(request(`${bulb.url}/hold`));
-    await waitFor(() => slow!.inflight + other!.seen.length >= pending.length, 5000);
+    await waitFor(() => slow.inflight + other.seen.length >= pending.length, 5000);
   }
   for (let i = 0; i < 6; i++) assert.equal((await request(`${bulb.url}/${i}`)).body, 'other');
-  assert.equal(slow!.seen.length, 1, 'the saturated backend got nothing more');
+  assert.equal(slow.seen.length, 1, 'the saturated backend got nothing more');
   await Promise.all(pending);
 });
 
 test('slow start: a new backend\'s share grows gradually, not in one step', async (t) => {
   const dir = await tmpDir(t);
   const [old, fresh] = await startBackends(t, 'old', 'fresh');
-  await writeFile(join(dir, 'old.json'), backendFile(old!.url));
+  await writeFile(join(dir, 'old.json'), backendFile(old.url));
   const bulb = await startBulb(t, ['--watch-dir', dir, '--strategy', 'weighted-round-robin']);
-  await writeFile(join(dir, 'fresh.json'), backendFile(fresh!.url, { slowStart: '4s' }));
+  await writeFile(join(dir, 'fresh.json'), backendFile(fresh.url, { slowStart: '4s' }));
   await waitFor(async () => (await request(`${bulb.url}/probe`)).body === 'fresh', 5000, 'fresh routable');
   const share = async () => {
     let n = 0;
@@ -51,10 +51,10 @@ test('slow start: a new backend\'s share grows gradually, not in one step', asyn
 test('every backend down: 503 at once with panic mode off; with --panic-threshold, requests are tried anyway', async (t) => {
   const [a, b] = await startBackends(t, 'a', 'b');
   // Their health checks fail, but they would still answer traffic: what panic mode bets on.
-  a!.healthzStatus = 500;
-  b!.healthzStatus = 500;
+  a.healthzStatus = 500;
+  b.healthzStatus = 500;
   const health = ['--health-path', '/healthz', '--health-interval', '200ms', '--health-fall', '1', '--outlier-consecutive', '0'];
-  const off = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, ...health]);
+  const off = await startBulb(t, ['--backend', a.url, '--backend', b.url, ...health]);
   await waitFor(async () => (await request(`${off.url}/x`)).status === 503, 10_000, 'both marked down');
   const t0 = Date.now();
   const r = await request(`${off.url}/fast`);
@@ -62,12 +62,12 @@ test('every backend down: 503 at once with panic mode off; with --panic-threshol
   assert.equal(r.body, 'no backend available\n');
   assert.ok(Date.now() - t0 < 1000, 'answered at once, no hanging');
 
-  const on = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, ...health, '--panic-threshold', '50']);
+  const on = await startBulb(t, ['--backend', a.url, '--backend', b.url, ...health, '--panic-threshold', '50']);
   await on.waitForLog((l) => l.msg.startsWith('PANIC MODE'), 10_000);
   for (let i = 0; i < 4; i++) assert.equal((await request(`${on.url}/p${i}`)).status, 200, 'routed anyway in panic');
   // Recovery leaves panic mode, logged once.
-  a!.healthzStatus = 200;
-  b!.healthzStatus = 200;
+  a.healthzStatus = 200;
+  b.healthzStatus = 200;
   await on.waitForLog((l) => l.msg === 'panic mode over: routing to healthy backends only', 10_000);
   assert.equal(on.logs.filter((l) => l.msg.startsWith('PANIC MODE')).length, 1, 'entering panic logged once');
 });

@@ -20,7 +20,7 @@ test('--retries N: a GET gets past N refusing backends, and no further', async (
   const dir = await tmpDir(t);
   const first = join(dir, 'first.mjs');
   await writeFile(first, 'export default { name: "first", pick: (candidates) => candidates[0] };\n');
-  const args = ['--backend', dead1, '--backend', dead2, '--backend', good!.url, '--strategy', first];
+  const args = ['--backend', dead1, '--backend', dead2, '--backend', good.url, '--strategy', first];
   const two = await startBulb(t, [...args, '--retries', '2']);
   const r2 = await request(`${two.url}/`);
   assert.equal(r2.status, 200);
@@ -30,13 +30,13 @@ test('--retries N: a GET gets past N refusing backends, and no further', async (
   const one = await startBulb(t, [...args, '--retries', '1']);
   const r1 = await request(`${one.url}/`);
   assert.equal(r1.status, 502, 'one retry is not enough to get past two dead backends');
-  assert.equal(good!.seen.length, 1);
+  assert.equal(good.seen.length, 1);
 });
 
 test('a 503 from a backend is retried elsewhere for a GET, and passed through for a POST', async (t) => {
   const [busy, ok] = await startBackends(t, 'busy', 'ok');
-  busy!.mode = { kind: 'status', status: 503 };
-  const bulb = await startBulb(t, ['--backend', busy!.url, '--backend', ok!.url]);
+  busy.mode = { kind: 'status', status: 503 };
+  const bulb = await startBulb(t, ['--backend', busy.url, '--backend', ok.url]);
   for (let i = 0; i < 4; i++) {
     const r = await request(`${bulb.url}/g${i}`);
     assert.equal(r.status, 200);
@@ -45,13 +45,13 @@ test('a 503 from a backend is retried elsewhere for a GET, and passed through fo
   const posts = [];
   for (let i = 0; i < 4; i++) posts.push((await request(`${bulb.url}/p${i}`, { method: 'POST', body: 'x' })).status);
   assert.ok(posts.includes(503), `a POST that got 503 was not replayed: ${posts.join(',')}`);
-  assert.equal(busy!.seen.filter((s) => s.method === 'POST').length, posts.filter((s) => s === 503).length);
+  assert.equal(busy.seen.filter((s) => s.method === 'POST').length, posts.filter((s) => s === 503).length);
 });
 
 test('small request bodies are buffered and replayed on retry; bodies over --retry-body-limit are not retried', async (t) => {
   const [ok] = await startBackends(t, 'ok');
   const dead = `http://127.0.0.1:${await closedPort()}`;
-  const bulb = await startBulb(t, ['--backend', dead, '--backend', ok!.url, '--retry-body-limit', '1000']);
+  const bulb = await startBulb(t, ['--backend', dead, '--backend', ok.url, '--retry-body-limit', '1000']);
   for (let i = 0; i < 4; i++) {
     const r = await request(`${bulb.url}/echo`, { method: 'PUT', body: `small-${i}` });
     assert.equal(r.status, 200);
@@ -66,20 +66,20 @@ test('small request bodies are buffered and replayed on retry; bodies over --ret
 
 test('the retry budget caps retries when the whole pool is failing', async (t) => {
   const [a, b] = await startBackends(t, 'a', 'b');
-  a!.mode = { kind: 'status', status: 503 };
-  b!.mode = { kind: 'status', status: 503 };
+  a.mode = { kind: 'status', status: 503 };
+  b.mode = { kind: 'status', status: 503 };
   // Outlier detection off: it would eject one of the two and leave nothing to retry on.
-  const bulb = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, '--retry-budget', '20', '--outlier-consecutive', '0']);
+  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--retry-budget', '20', '--outlier-consecutive', '0']);
   for (let i = 0; i < 80; i++) assert.equal((await request(`${bulb.url}/${i}`)).status, 503);
-  const hits = a!.seen.length + b!.seen.length;
+  const hits = a.seen.length + b.seen.length;
   const retries = hits - 80;
   // 80 requests; without a budget each would try both backends (80 retries), with no retry at all there are
   // none. 20% of 80 = 16 retries at most; the floor of 10 per window lets at least 10 through.
   assert.ok(retries <= 16, `${retries} retries for 80 requests: the budget caps them`);
   assert.ok(retries >= 10, `${retries} retries: the budget's floor was allowed`);
   const metrics = await admin.metrics(bulb);
-  const counted = [a!, b!].reduce((n, x) => n + (sample(metrics, 'bulb_retries_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
-  const refused = [a!, b!].reduce((n, x) => n + (sample(metrics, 'bulb_retries_refused_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
+  const counted = [a, b].reduce((n, x) => n + (sample(metrics, 'bulb_retries_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
+  const refused = [a, b].reduce((n, x) => n + (sample(metrics, 'bulb_retries_refused_total', { backend: `${x.host}:${x.port}` }) ?? 0), 0);
   assert.equal(counted, retries, 'bulb_retries_total counts exactly the extra backend hits');
   assert.equal(refused, 80 - retries, 'every other request was refused a retry by the budget');
   await bulb.waitForLog((l) => l.msg === 'retry budget spent; not retrying');

@@ -44,7 +44,7 @@ test('SIGTERM with a request that outlives --drain-timeout: exits 0 after the ti
   b.mode = { kind: 'hang' };
   t.after(() => b.close());
   const bulb = await startBulb(t, ['--backend', b.url, '--drain-timeout', '500ms']);
-  const pending = request(`${bulb.url}/`).catch((e: Error) => e);
+  const pending = request(`${bulb.url}/`).catch((e: unknown) => e);
   await waitFor(() => b.seen.length === 1, 5000);
   const t0 = Date.now();
   bulb.kill('SIGTERM');
@@ -57,7 +57,7 @@ test('SIGTERM with a request that outlives --drain-timeout: exits 0 after the ti
 
 test('SIGTERM with --shutdown-delay: /readyz fails at once, traffic is still served during the delay, then exit 0', async (t) => {
   const [a] = await startBackends(t, 'a');
-  const bulb = await startBulb(t, ['--backend', a!.url, '--shutdown-delay', '1500ms']);
+  const bulb = await startBulb(t, ['--backend', a.url, '--shutdown-delay', '1500ms']);
   assert.equal((await request(`${bulb.adminUrl}/readyz`)).status, 200);
   const t0 = Date.now();
   bulb.kill('SIGTERM');
@@ -71,9 +71,9 @@ test('SIGTERM with --shutdown-delay: /readyz fails at once, traffic is still ser
 
 test('SIGTERM under load: every accepted request completes, exit 0', async (t) => {
   const [a, b] = await startBackends(t, 'a', 'b');
-  a!.delayMs = 50;
-  b!.delayMs = 50;
-  const bulb = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, '--drain-timeout', '10s']);
+  a.delayMs = 50;
+  b.delayMs = 50;
+  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--drain-timeout', '10s']);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
   t.after(() => agent.destroy());
   let stop = false;
@@ -111,6 +111,6 @@ test('SIGTERM under load: every accepted request completes, exit 0', async (t) =
   // bulb's own retries must not have hidden a request cut off by the shutdown.
   assert.deepEqual(bulb.logs.filter((l) => l.msg === 'retrying on another backend'), [], 'no request was retried');
   // Every request that reached a backend came back to its client as a 200: none was cut off mid-way.
-  assert.equal(a!.seen.length + b!.seen.length, results.ok);
+  assert.equal(a.seen.length + b.seen.length, results.ok);
   t.diagnostic(`${results.ok} ok, ${results.refused} refused after close, ${results.notRead} sent on a closing idle connection`);
 });

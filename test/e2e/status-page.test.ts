@@ -46,7 +46,7 @@ function assertSameOrigin(b: BrowserPage, bulb: RunningBulb): void {
 
 test('the page and its files answer without the token under a strict CSP; pool data still needs it', async (t) => {
   const [a] = await startBackends(t, 'a');
-  const bulb = await startBulb(t, ['--backend', a!.url, '--admin-token', TOKEN]);
+  const bulb = await startBulb(t, ['--backend', a.url, '--admin-token', TOKEN]);
 
   const html = await request(`${bulb.adminUrl}/`);
   assert.equal(html.status, 200);
@@ -76,52 +76,52 @@ test('the page and its files answer without the token under a strict CSP; pool d
   }
   const status = await request(`${bulb.adminUrl}/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(status.status, 200);
-  const body = JSON.parse(status.body) as { ready: boolean; strategy: string; version: string; workers: Array<{ id: string; pid: number }>; backends: Array<{ id: string }> };
+  const body = JSON.parse(status.body) as { ready: boolean; strategy: string; version: string; workers: { id: string; pid: number }[]; backends: { id: string }[] };
   assert.equal(body.ready, true);
   assert.equal(body.strategy, 'round-robin');
   assert.match(body.version, /^\d+\.\d+\.\d+/);
-  assert.deepEqual(body.backends.map((b) => b.id), [idOf(a!)]);
+  assert.deepEqual(body.backends.map((b) => b.id), [idOf(a)]);
   assert.equal(body.workers.length, 1);
-  assert.equal(body.workers[0]!.pid, bulb.pid);
+  assert.equal(body.workers[0].pid, bulb.pid);
 });
 
 test('the page lists the pool and follows it live: a dropped file appears, a bad one shows its reason, a deleted one goes', async (t) => {
   const [a, b] = await startBackends(t, 'a', 'b');
   const dir = await tmpDir(t);
-  await writeFile(join(dir, 'a.json'), backendFile(a!.url, { weight: 3 }));
-  const bulb = await startBulb(t, ['--watch-dir', dir, '--backend', b!.url, '--strategy', 'least-connections']);
+  await writeFile(join(dir, 'a.json'), backendFile(a.url, { weight: 3 }));
+  const bulb = await startBulb(t, ['--watch-dir', dir, '--backend', b.url, '--strategy', 'least-connections']);
   const browser = await openBrowser(t);
   const { page } = browser;
   await page.goto(`${bulb.adminUrl}/`);
 
-  await row(page, a!).waitFor();
+  await row(page, a).waitFor();
   await waitForText(page.locator('#s-ready'), (s) => s === 'ready', 'readiness');
   assert.equal(await page.locator('#s-strategy').textContent(), 'least-connections');
   assert.equal(await page.locator('#s-panic').textContent(), 'off');
   assert.match((await page.locator('#s-version').textContent()) ?? '', /^\d+\.\d+\.\d+/);
-  assert.match(await cell(row(page, a!), 0).innerText(), new RegExp(`${idOf(a!)}\\s+${a!.url}`));
-  assert.match(await cell(row(page, a!), 1).innerText(), new RegExp(`dir:${dir}\\s+${join(dir, 'a.json')}`));
-  assert.equal(await cell(row(page, b!), 1).innerText(), 'static\n--backend');
-  assert.equal(await cell(row(page, a!), 2).textContent(), 'active');
-  assert.equal(await cell(row(page, a!), 3).textContent(), 'healthy');
-  assert.equal(await cell(row(page, a!), 4).textContent(), '3');
+  assert.match(await cell(row(page, a), 0).innerText(), new RegExp(`${idOf(a)}\\s+${a.url}`));
+  assert.match(await cell(row(page, a), 1).innerText(), new RegExp(`dir:${dir}\\s+${join(dir, 'a.json')}`));
+  assert.equal(await cell(row(page, b), 1).innerText(), 'static\n--backend');
+  assert.equal(await cell(row(page, a), 2).textContent(), 'active');
+  assert.equal(await cell(row(page, a), 3).textContent(), 'healthy');
+  assert.equal(await cell(row(page, a), 4).textContent(), '3');
   const sources = page.locator('#sources tbody tr');
   assert.equal(await sources.count(), 2);
   assert.match((await page.locator(`#sources tr[data-source="dir:${dir}"]`).textContent()) ?? '', /directory/);
 
   // Traffic shows as a rate, a chart and a request count in the worker row.
   const sent = traffic(bulb, 60);
-  await waitForText(cell(row(page, a!), 6), (s) => Number(s) > 0, 'a positive request rate for a');
+  await waitForText(cell(row(page, a), 6), (s) => Number(s) > 0, 'a positive request rate for a');
   await sent;
-  await waitFor(async () => (await row(page, a!).locator('svg.spark polyline').count()) === 1, 20_000, 'a sparkline for a');
-  assert.equal(await cell(row(page, a!), 7).textContent(), '0.0%', 'no errors');
+  await waitFor(async () => (await row(page, a).locator('svg.spark polyline').count()) === 1, 20_000, 'a sparkline for a');
+  assert.equal(await cell(row(page, a), 7).textContent(), '0.0%', 'no errors');
   await waitForText(page.locator('#workers tbody tr td').nth(2), (s) => Number(s.replace(/,/g, '')) >= 60, 'the worker row counts the requests');
   await waitForText(page.locator('#workers tbody tr td').nth(4), (s) => /ms \/ .* ms \/ .* ms/.test(s), 'event-loop lag in the worker row');
 
   // A new file appears without a reload.
   const [c] = await startBackends(t, 'c');
-  await writeAtomic(join(dir, 'c.json'), backendFile(c!.url));
-  await row(page, c!).waitFor({ timeout: 20_000 });
+  await writeAtomic(join(dir, 'c.json'), backendFile(c.url));
+  await row(page, c).waitFor({ timeout: 20_000 });
   // A bad file shows its name, pointer and reason, and no backend.
   await writeAtomic(join(dir, 'broken.json'), backendFile('http://127.0.0.9:1', { weight: 0 }));
   const problems = page.locator(`#sources tr[data-source="dir:${dir}"] .problems`);
@@ -132,18 +132,18 @@ test('the page lists the pool and follows it live: a dropped file appears, a bad
   if (process.env['BULB_DOCS_SCREENSHOT']) await page.screenshot({ path: process.env['BULB_DOCS_SCREENSHOT'], fullPage: true });
 
   // The filter box narrows the table; the sort buttons order it.
-  await page.getByLabel('Filter').fill(c!.url);
+  await page.getByLabel('Filter').fill(c.url);
   await waitFor(async () => (await page.locator('#backends tbody tr').count()) === 1, 10_000, 'only c left by the filter');
-  assert.equal(await page.locator('#backends tbody tr').getAttribute('data-backend'), idOf(c!));
+  assert.equal(await page.locator('#backends tbody tr').getAttribute('data-backend'), idOf(c));
   await page.getByLabel('Filter').fill('');
   await page.locator('#backends th[data-sort="id"] button').click();
   await waitFor(async () => (await page.locator('#backends th[data-sort="id"]').getAttribute('aria-sort')) === 'descending', 5000, 'descending sort');
-  const ids = await page.locator('#backends tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-backend')));
-  assert.deepEqual(ids, [idOf(a!), idOf(b!), idOf(c!)].sort().reverse(), 'sorted by id, descending');
+  const ids = await page.locator('#backends tbody tr').evaluateAll((rows: { getAttribute(name: string): string | null }[]) => rows.map((r) => r.getAttribute('data-backend')));
+  assert.deepEqual(ids, [idOf(a), idOf(b), idOf(c)].sort().reverse(), 'sorted by id, descending');
 
   // A deleted file goes without a reload.
   await rm(join(dir, 'a.json'));
-  await row(page, a!).waitFor({ state: 'detached', timeout: 20_000 });
+  await row(page, a).waitFor({ state: 'detached', timeout: 20_000 });
   assert.equal(await page.locator('#backends tbody tr').count(), 2);
 
   assertSameOrigin(browser, bulb);
@@ -153,23 +153,23 @@ test('the page lists the pool and follows it live: a dropped file appears, a bad
 
 test('the drain button takes a backend out of rotation and undrain brings it back', async (t) => {
   const [a, b] = await startBackends(t, 'a', 'b');
-  const bulb = await startBulb(t, ['--backend', a!.url, '--backend', b!.url]);
+  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url]);
   const browser = await openBrowser(t);
   const { page } = browser;
   await page.goto(`${bulb.adminUrl}/`);
-  await row(page, a!).waitFor();
+  await row(page, a).waitFor();
 
-  await row(page, a!).getByRole('button', { name: `Drain ${idOf(a!)}` }).click();
-  await waitForText(cell(row(page, a!), 2), (s) => s === 'drained by operator', 'a drained by operator');
+  await row(page, a).getByRole('button', { name: `Drain ${idOf(a)}` }).click();
+  await waitForText(cell(row(page, a), 2), (s) => s === 'drained by operator', 'a drained by operator');
   assert.equal(await page.locator('#s-routable').textContent(), '1 of 2');
-  const before = a!.seen.length;
+  const before = a.seen.length;
   const served = await traffic(bulb, 10);
   assert.deepEqual(served, Array(10).fill('b'), 'every request goes to b while a is drained');
-  assert.equal(a!.seen.length, before);
+  assert.equal(a.seen.length, before);
   await browser.screenshot('status-page-drained');
 
-  await row(page, a!).getByRole('button', { name: `Undrain ${idOf(a!)}` }).click();
-  await waitForText(cell(row(page, a!), 2), (s) => s === 'active', 'a active again');
+  await row(page, a).getByRole('button', { name: `Undrain ${idOf(a)}` }).click();
+  await waitForText(cell(row(page, a), 2), (s) => s === 'active', 'a active again');
   const after = await traffic(bulb, 6);
   assert.ok(after.includes('a'), `a takes requests again: ${after.join(',')}`);
 
@@ -179,7 +179,7 @@ test('the drain button takes a backend out of rotation and undrain brings it bac
 
 test('with --admin-token the page asks for the token, refuses a wrong one and works with the right one', async (t) => {
   const [a, b] = await startBackends(t, 'a', 'b');
-  const bulb = await startBulb(t, ['--backend', a!.url, '--backend', b!.url, '--admin-token', TOKEN]);
+  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--admin-token', TOKEN]);
   const browser = await openBrowser(t);
   const { page, context } = browser;
   await page.goto(`${bulb.adminUrl}/`);
@@ -200,16 +200,16 @@ test('with --admin-token the page asks for the token, refuses a wrong one and wo
 
   await field.fill(TOKEN);
   await page.getByRole('button', { name: 'Use token' }).click();
-  await row(page, a!).waitFor();
+  await row(page, a).waitFor();
   assert.equal(await page.locator('#token-form').isVisible(), false);
   // Drain and undrain carry the token too.
-  await row(page, b!).getByRole('button', { name: `Drain ${idOf(b!)}` }).click();
-  await waitForText(cell(row(page, b!), 2), (s) => s === 'drained by operator', 'b drained with the token');
+  await row(page, b).getByRole('button', { name: `Drain ${idOf(b)}` }).click();
+  await waitForText(cell(row(page, b), 2), (s) => s === 'drained by operator', 'b drained with the token');
   assert.deepEqual(await traffic(bulb, 4), ['a', 'a', 'a', 'a']);
 
   // Kept for the tab's session: a reload needs no new token. Never in a URL or a cookie.
   await page.reload();
-  await row(page, a!).waitFor();
+  await row(page, a).waitFor();
   assert.equal(await page.locator('#token-form').isVisible(), false);
   assert.equal(await page.evaluate('sessionStorage.getItem("bulb.adminToken")'), TOKEN);
   assert.equal(await page.evaluate('localStorage.length'), 0);
@@ -218,7 +218,7 @@ test('with --admin-token the page asks for the token, refuses a wrong one and wo
 
   assertSameOrigin(browser, bulb);
   // The one wrong token is the only thing the console may complain about: chromium logs the 401 it got.
-  const unexpected = browser.problems.filter((p) => !/status of 401/.test(p));
+  const unexpected = browser.problems.filter((p) => !p.includes('status of 401'));
   assert.deepEqual(unexpected, [], 'no console errors but the refused token');
   assert.equal(browser.problems.length, 1, `exactly one 401: ${browser.problems.join('; ')}`);
 });

@@ -42,7 +42,7 @@ test('least-connections: new requests avoid the backend with requests in flight'
   a.delayMs = 3000;
   b.delayMs = 0;
   // Occupy a with one slow request (an idle tie may go either way, so send until a holds one).
-  const slow: Array<Promise<unknown>> = [];
+  const slow: Promise<unknown>[] = [];
   while (a.inflight < 1) {
     slow.push(request(`${bulb.url}/slow`));
     await waitFor(() => a.inflight + b.seen.length >= slow.length, 5000);
@@ -92,8 +92,8 @@ test('a custom strategy module from examples/ is loaded by path', async (t) => {
   // The module's one behaviour round robin does not have: a request naming a backend in X-Backend reaches only
   // that backend, every time. A bulb that ignored the module would spread these over a, b and c.
   const [, b, c] = list;
-  assert.deepEqual(await sequence(bulb, 6, { 'x-backend': b!.url }), ['b', 'b', 'b', 'b', 'b', 'b']);
-  assert.deepEqual(await sequence(bulb, 6, { 'x-backend': `${c!.host}:${c!.port}` }), ['c', 'c', 'c', 'c', 'c', 'c']);
+  assert.deepEqual(await sequence(bulb, 6, { 'x-backend': b.url }), ['b', 'b', 'b', 'b', 'b', 'b']);
+  assert.deepEqual(await sequence(bulb, 6, { 'x-backend': `${c.host}:${c.port}` }), ['c', 'c', 'c', 'c', 'c', 'c']);
   // Without the header (or with a name not in the pool) it falls back to round robin.
   assert.deepEqual(count(await sequence(bulb, 6)), { a: 2, b: 2, c: 2 });
   assert.deepEqual(count(await sequence(bulb, 6, { 'x-backend': 'http://127.0.0.99:1' })), { a: 2, b: 2, c: 2 });

@@ -49,7 +49,7 @@ test('in-flight counts are global: maxConnections holds across workers, and leas
   await writeFile(join(dir, 'other.json'), backendFile(other.url));
   const bulb = await startBulb(t, ['--workers', '2', '--watch-dir', dir, '--strategy', 'least-connections', '--upstream-timeout', '120s']);
   const held = Array.from({ length: 10 }, (_, i) => request(`${bulb.url}/h${i}`, { timeoutMs: 120_000 }).catch(() => undefined));
-  await waitFor(async () => slow.inflight + other.inflight === 10, 20_000, () => `held ${slow.inflight} + ${other.inflight}`);
+  await waitFor(() => slow.inflight + other.inflight === 10, 20_000, () => `held ${slow.inflight} + ${other.inflight}`);
   // Per-worker counting would let each of the two workers send 3 to `slow`, and each would split its own
   // requests evenly; counted globally, `slow` never has more than 3 and the rest go to `other`.
   assert.equal(slow.inflight, 3, 'maxConnections is a limit across every worker');

@@ -7,14 +7,14 @@
  */
 import { startBackend, type BackendMode } from './backend.js';
 
-type Order = {
+interface Order {
   readonly type: 'mode';
   readonly id: number;
   readonly mode: BackendMode;
   readonly delayMs?: number;
   /** null: /healthz follows the mode again. */
   readonly healthzStatus?: number | null;
-};
+}
 
 const [name = 'child', host = '127.0.0.1', port = '0'] = process.argv.slice(2);
 const backend = await startBackend(name, { host, port: Number(port) });

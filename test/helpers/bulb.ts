@@ -12,6 +12,12 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
+/** A log line's field as text: a string as it is, a missing field as '', anything else as JSON. */
+export function logText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return value === undefined ? '' : JSON.stringify(value);
+}
+
 export interface RunningBulb {
   readonly proc: ChildProcess;
   readonly pid: number;
@@ -46,7 +52,7 @@ export async function startBulb(
   const logs: LogLine[] = [];
   let err = '';
   let partial = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     partial += chunk;
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
@@ -59,7 +65,7 @@ export async function startBulb(
       }
     }
   });
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   t.after(async () => {
     if (proc.exitCode === null && proc.signalCode === null) {

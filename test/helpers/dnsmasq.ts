@@ -69,8 +69,8 @@ export async function startDnsmasq(t: TestContext, config: string, opts: Dnsmasq
     if (process.getuid?.() === 0) args.push('--user=root');
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = child;
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
     exited = new Promise((resolve) => child.once('exit', () => resolve()));
     // Ready when it answers a query (NXDOMAIN for a name nobody configured is an answer).
     await waitFor(
@@ -92,7 +92,7 @@ export async function startDnsmasq(t: TestContext, config: string, opts: Dnsmasq
   const stop = async (): Promise<void> => {
     const child = proc;
     proc = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (child?.exitCode !== null || child.signalCode !== null) return;
     process.kill(child.pid!, 'SIGTERM');
     await exited;
   };

@@ -74,7 +74,7 @@ export async function startGrpcBackend(t: TestContext, name: string): Promise<Gr
     Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       b.calls.Unary++;
       const d = call.getDeadline();
-      b.deadlines.push(d instanceof Date ? d.getTime() - Date.now() : Number(d) === Infinity ? Infinity : Number(d) - Date.now());
+      b.deadlines.push(d instanceof Date ? d.getTime() - Date.now() : d === Infinity ? Infinity : d - Date.now());
       call.on('cancelled', () => b.cancelled++);
       const text = call.request.text;
       if (b.sick) {

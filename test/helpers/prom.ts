@@ -67,8 +67,8 @@ export function parseExposition(text: string): Exposition {
     if (line.trim() === '') continue;
     if (line.startsWith('#')) {
       const m = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) ?(.*)$/.exec(line);
-      if (m?.[1] === 'TYPE') types.set(m[2]!, m[3]!);
-      else if (m?.[1] === 'HELP') help.set(m[2]!, m[3]!);
+      if (m?.[1] === 'TYPE') types.set(m[2], m[3]);
+      else if (m?.[1] === 'HELP') help.set(m[2], m[3]);
       continue;
     }
     const name = NAME.exec(line)?.[0];

@@ -17,7 +17,7 @@ export interface WsEcho {
 export async function startWsEcho(t: TestContext, host = '127.0.0.1'): Promise<WsEcho> {
   const server = http.createServer();
   const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}`)));
   await new Promise<void>((r) => server.listen(0, host, () => r()));
   t.after(() => {
     for (const c of wss.clients) c.terminate();
@@ -41,7 +41,7 @@ export async function openWs(t: TestContext, url: string): Promise<WebSocket> {
 
 /** Sends `text` and resolves with the next message that arrives, as text. */
 export function sendAndReceive(ws: WebSocket, text: string): Promise<string> {
-  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve((m as Buffer).toString())));
   ws.send(text);
   return reply;
 }

@@ -19,7 +19,7 @@ const HAVE_TOOL = spawnSync('slowhttptest', ['-h'], { stdio: 'ignore' }).error =
 
 interface Outcome {
   readonly exitStatus: string;
-  readonly samples: Array<{ s: number; closed: number; connected: number; available: number }>;
+  readonly samples: { s: number; closed: number; connected: number; available: number }[];
 }
 
 function runSlowhttptest(args: string[], out: string): Promise<Outcome> {
@@ -38,7 +38,7 @@ function runSlowhttptest(args: string[], out: string): Promise<Outcome> {
       const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n').slice(1);
       const samples = csv.map((l) => {
         const [s, closed, , connected, available] = l.split(',').map(Number);
-        return { s: s!, closed: closed!, connected: connected!, available: available! };
+        return { s: s, closed: closed, connected: connected, available: available };
       });
       resolve({ exitStatus, samples });
     });
@@ -60,7 +60,7 @@ async function backend(t: import('node:test').TestContext): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-const MODES: Array<[string, string[], string]> = [
+const MODES: [string, string[], string][] = [
   // 200 connections, a header line every 2 s: --header-timeout (4 s) ends each one.
   ['slowloris (-H)', ['-H', '-c', '200', '-r', '100', '-i', '2', '-l', '40'], '/'],
   // 200 POSTs declaring 8 KiB, a few bytes every 2 s (under --body-timeout): --request-timeout (6 s) ends each.
@@ -87,7 +87,7 @@ for (const [mode, args, path] of MODES) {
     let probes = 0;
     const probe = (async () => {
       while (probing) {
-        const r = await request(`${bulb.url}/ok`, { agent: false, timeoutMs: 5000 }).catch((e: Error) => ({ status: 0, body: e.message }));
+        const r = await request(`${bulb.url}/ok`, { agent: false, timeoutMs: 5000 }).catch((e: unknown) => ({ status: 0, body: e instanceof Error ? e.message : String(e) }));
         probes++;
         if (r.status !== 200) probeErrors.push(`${r.status} ${r.body}`);
         await new Promise((res) => setTimeout(res, 250));

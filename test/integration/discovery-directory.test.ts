@@ -99,7 +99,7 @@ test('initial scan: start() resolves after the first snapshot, which holds every
   assert.deepEqual(h.state(), ['a:80=2', 'b1:80=1', 'b2:80=4']);
   assert.deepEqual(s.problems, []);
   assert.equal(s.error, undefined);
-  assert.equal(s.backends[0]!.origin, h.file('a.json'));
+  assert.equal(s.backends[0].origin, h.file('a.json'));
   assert.ok(Object.isFrozen(s) && Object.isFrozen(s.backends) && Object.isFrozen(s.problems));
   assert.equal(h.source.watchMode, 'native');
 });
@@ -146,7 +146,7 @@ test('a bad file is a problem and a log line; the other files are untouched', as
 
   const errors = () => h.logs.filter((l) => l.level === 'error');
   assert.equal(errors().length, 1);
-  assert.deepEqual(errors()[0]!.obj, { file: h.file('bad.json'), pointer: '/1/wieght', reason: `unknown field "wieght" (allowed: ${Object.keys(BACKEND_FILE_SCHEMA.definitions.backend.properties).join(', ')})` });
+  assert.deepEqual(errors()[0].obj, { file: h.file('bad.json'), pointer: '/1/wieght', reason: `unknown field "wieght" (allowed: ${Object.keys(BACKEND_FILE_SCHEMA.definitions.backend.properties).join(', ')})` });
 
   // Rescans caused by unrelated changes neither log the same problem again nor emit an identical snapshot.
   const count = h.snaps.length;
@@ -171,7 +171,7 @@ test('valid -> invalid keeps the last-known-good; fixing it applies the new cont
   assert.ok(h.logs.some((l) => l.level === 'error' && l.msg.includes('keeping its last-known-good')));
 
   await writeFile(h.file('b.json'), '{ "url": "http://b1:80", ');
-  await h.until((s) => s.problems[0]?.message.startsWith('invalid JSON') === true, 'invalid JSON reported');
+  await h.until((s) => s.problems[0]?.message.startsWith('invalid JSON'), 'invalid JSON reported');
   assert.deepEqual(h.state(), ['a:80=1', 'b1:80=1', 'b2:80=2']);
 
   await writeFile(h.file('b.json'), JSON.stringify([{ url: 'http://b1:80', weight: 9 }]));
@@ -213,7 +213,7 @@ test('Kubernetes ConfigMap layout: the ..data symlink swap is seen', async (t) =
     await symlink('..data/foo.json', path.join(dir, 'foo.json'));
   });
   assert.deepEqual(h.state(), ['old:80=1']);
-  assert.equal(h.last().backends[0]!.origin, h.file('foo.json'));
+  assert.equal(h.last().backends[0].origin, h.file('foo.json'));
 
   // What kubelet's atomic writer does: new timestamped dir, a temp symlink renamed over ..data, old dir removed.
   await mkdir(h.file('..2026_01_02'));
@@ -255,8 +255,8 @@ test('dangling symlinks and symlink loops are problems; the file keeps its last-
   await symlink('.loop', h.file('a.json'));
   const s = await h.until((x) => x.problems.length === 2, 'two problems');
   assert.deepEqual(h.state(), ['a:80=1', 'b:80=1'], 'a.json keeps its last-known-good');
-  assert.equal(s.problems[0]!.file, h.file('a.json'));
-  assert.match(s.problems[0]!.message, /^cannot stat file: ELOOP/);
+  assert.equal(s.problems[0].file, h.file('a.json'));
+  assert.match(s.problems[0].message, /^cannot stat file: ELOOP/);
   assert.deepEqual(s.problems[1], { file: h.file('c.json'), pointer: '', message: 'dangling symlink: its target does not exist' });
 });
 
@@ -275,7 +275,7 @@ test('unreadable file (chmod 000)', async (t) => {
     assert.deepEqual(h.last().problems, []);
   } else {
     const s = await h.until((x) => x.problems.length === 1, 'EACCES problem');
-    assert.match(s.problems[0]!.message, /^cannot read file: EACCES/);
+    assert.match(s.problems[0].message, /^cannot read file: EACCES/);
     assert.deepEqual(h.state(), ['a:80=1', 'b:80=1'], 'b.json keeps its last-known-good');
   }
 });

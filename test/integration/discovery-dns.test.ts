@@ -30,7 +30,7 @@ async function run(t: TestContext, opts: Omit<DnsSourceOptions, 'log'>) {
   t.after(() => source.stop());
   const started = Date.now();
   await source.start((s) => snapshots.push(s));
-  const last = () => snapshots[snapshots.length - 1]!;
+  const last = () => snapshots[snapshots.length - 1];
   const brief = () => last().backends.map((b) => `${b.url} w${b.weight} p${b.priority ?? 0}`);
   return { source, logs, snapshots, last, brief, startMs: Date.now() - started };
 }
@@ -110,11 +110,11 @@ test('NXDOMAIN empties a known name only after consecutive lookups agree', async
   // (A lookup may also land in the restart's gap and fail; that keeps the backends too and is not counted.)
   const pending = s.snapshots.filter((x) => x.error?.includes('NXDOMAIN'));
   assert.equal(pending.length, 1, 'one report keeping the backends after the first NXDOMAIN');
-  assert.equal(pending[0]!.backends.length, 1);
-  assert.match(pending[0]!.error!, /NXDOMAIN; keeping the last-known-good backends until 2 consecutive lookups agree/);
+  assert.equal(pending[0].backends.length, 1);
+  assert.match(pending[0].error!, /NXDOMAIN; keeping the last-known-good backends until 2 consecutive lookups agree/);
   assert.equal(s.snapshots.filter((x) => x.backends.length === 0).length, 1, 'emptied once, by the second NXDOMAIN');
   assert.equal(s.last().error, undefined, 'an authoritative empty answer is not an error');
-  assert.match(s.last().problems[0]!.message, /NXDOMAIN/);
+  assert.match(s.last().problems[0].message, /NXDOMAIN/);
 });
 
 test('a name that never resolved: start() reports promptly, whether the server refuses, never answers, or says NXDOMAIN', async (t) => {
@@ -140,18 +140,20 @@ test('a name that never resolved: start() reports promptly, whether the server r
   const missing = await run(t, { target: { kind: 'srv', name: `_http._tcp.late.${ZONE}` }, server: server(dns.port), minIntervalMs: 100, maxIntervalMs: 200 });
   assert.deepEqual(missing.last().backends, []);
   assert.equal(missing.last().error, undefined);
-  assert.match(missing.last().problems[0]!.message, /NXDOMAIN/);
+  assert.match(missing.last().problems[0].message, /NXDOMAIN/);
   await dns.restart(`host-record=a.${ZONE},127.0.0.2\nsrv-host=_http._tcp.late.${ZONE},a.${ZONE},8080,0,1`);
   await waitFor(() => missing.last().backends.length === 1, 5000, 'picked up once it resolves');
 });
 
-test('--dns-scheme https: SRV and A backends are https origins (default http)', async (t) => {
+test('--dns-scheme https|h2c: SRV and A backends are https or h2c origins (default http)', async (t) => {
   const dns = await startDnsmasq(t, [`host-record=a.${ZONE},127.0.0.2`, `srv-host=_https._tcp.web.${ZONE},a.${ZONE},8443,0,1`].join('\n'));
   const srv = await run(t, { target: { kind: 'srv', name: `_https._tcp.web.${ZONE}` }, server: server(dns.port), scheme: 'https' });
   assert.deepEqual(srv.brief(), ['https://127.0.0.2:8443 w1 p0']);
   const a = await run(t, { target: { kind: 'a', host: `a.${ZONE}`, port: 443 }, server: server(dns.port), scheme: 'https' });
   assert.deepEqual(a.brief(), ['https://127.0.0.2:443 w1 p0']);
-  assert.equal(a.last().backends[0]!.id, '127.0.0.2:443', 'the id is host:port whatever the scheme');
+  assert.equal(a.last().backends[0].id, '127.0.0.2:443', 'the id is host:port whatever the scheme');
   const plain = await run(t, { target: { kind: 'a', host: `a.${ZONE}`, port: 80 }, server: server(dns.port) });
   assert.deepEqual(plain.brief(), ['http://127.0.0.2:80 w1 p0']);
+  const h2c = await run(t, { target: { kind: 'srv', name: `_https._tcp.web.${ZONE}` }, server: server(dns.port), scheme: 'h2c' });
+  assert.deepEqual(h2c.brief(), ['h2c://127.0.0.2:8443 w1 p0'], 'cleartext HTTP/2 (gRPC) replicas');
 });

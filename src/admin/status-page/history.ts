@@ -130,8 +130,8 @@ export class RateHistory {
     let errors = 0;
     for (let k = this.seq - n + 1; k <= this.seq; k++) {
       const i = (k - 1) % this.length;
-      requests += ring.requests[i]!;
-      errors += ring.errors[i]!;
+      requests += ring.requests[i];
+      errors += ring.errors[i];
     }
     const seconds = (n * this.intervalMs) / 1000;
     return { rps: requests / seconds, errorRate: requests === 0 ? null : errors / requests, windowSeconds: seconds };
@@ -149,7 +149,7 @@ export class RateHistory {
     const out: number[] = new Array<number>(n);
     for (let j = 0; j < n; j++) {
       const k = this.seq - n + 1 + j;
-      out[j] = ring.requests[(k - 1) % this.length]! * perSecond;
+      out[j] = ring.requests[(k - 1) % this.length] * perSecond;
     }
     return out;
   }

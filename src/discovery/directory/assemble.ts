@@ -71,6 +71,7 @@ export function assemble(results: ReadonlyMap<string, FileResult>, lastGood: Rea
   const reports: FileReport[] = [];
   const claimedBy = new Map<string, string>(); // id -> file that declared it first
   for (const file of files) {
+    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- files is results' own keys
     const result = results.get(file)!;
     const valid = result.kind === 'parsed' && result.parsed.problems.length === 0;
     const fileGood = valid ? result.parsed : lastGood.get(file);

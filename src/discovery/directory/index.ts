@@ -201,7 +201,7 @@ export class DirectorySource implements DiscoverySource {
     const worker = async (): Promise<void> => {
       while (next < files.length) {
         const i = next++;
-        checked[i] = await this.checkFile(files[i]!, fs);
+        checked[i] = await this.checkFile(files[i], fs);
       }
     };
     // The synchronous calls gain nothing from several workers; the asynchronous ones keep a few stats in flight,
@@ -233,6 +233,7 @@ export class DirectorySource implements DiscoverySource {
       case 'failed':
         return { kind: 'failed', problem: Object.freeze({ file, pointer: '', message: read.message }) };
       case 'unchanged':
+        // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- readFile says unchanged only when given cached's key
         return { kind: 'parsed', parsed: withTlsFiles(file, cached!.parsed) };
       case 'read': {
         const result = parseBackendFile(file, read.text, this.name);
@@ -332,7 +333,7 @@ function entryPath(dir: string, name: string): string {
 function withTlsFiles(file: string, parsed: ParsedFile): ParsedFile {
   if (!parsed.backends.some((b) => b.tls !== undefined)) return parsed;
   const problems: SourceProblem[] = [];
-  const checked = new Map<string, Array<[string, string]>>();
+  const checked = new Map<string, [string, string][]>();
   parsed.backends.forEach((b, i) => {
     if (b.tls === undefined) return;
     const key = JSON.stringify(b.tls);

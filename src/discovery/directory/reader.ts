@@ -60,7 +60,7 @@ export const ASYNC_FS: ReaderFs = {
   open: (file, flags) => callback<number>((cb) => open(file, flags, cb)),
   fstat: (fd) => callback<BigIntStats>((cb) => fstat(fd, { bigint: true }, cb)),
   read: (fd, buf, offset, length, position) => callback<number>((cb) => read(fd, buf, offset, length, position, cb)),
-  close: (fd) => callback<void>((cb) => close(fd, (err) => cb(err, undefined))),
+  close: (fd) => callback<undefined>((cb) => close(fd, (err) => cb(err, undefined))),
 };
 
 /** What {@link readFile} found. */
@@ -169,5 +169,6 @@ function formatBytes(n: number): string {
 /** `CODE (message)` for a Node system error, the message otherwise. */
 export function errorText(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- err is unknown: a thrown non-Error has no message
   return e.code ? `${e.code} (${e.message.replace(/^\w+: /, '')})` : String(e.message ?? err);
 }

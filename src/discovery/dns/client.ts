@@ -116,7 +116,7 @@ async function queryServer(
 /** A reply belongs to our question: same id, a response, same question (names compare case-insensitively). */
 function matches(reply: Reply, id: number, name: string, type: RecordType): boolean {
   const q = reply.questions?.[0];
-  return reply.id === id && reply.type === 'response' && q !== undefined && q.type === type && q.name.toLowerCase() === name.toLowerCase();
+  return reply.id === id && reply.type === 'response' && q?.type === type && q.name.toLowerCase() === name.toLowerCase();
 }
 
 function exchangeUdp(
@@ -136,6 +136,7 @@ function exchangeUdp(
       signal?.removeEventListener('abort', onAbort);
       socket.close();
       if (err) reject(err);
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- finish is called with a reply whenever err is undefined
       else resolve(reply!);
     };
     const onAbort = () => finish(new DnsQueryError('aborted', 'aborted'));
@@ -174,6 +175,7 @@ function exchangeTcp(server: DnsServer, message: Buffer, timeoutMs: number, sign
       signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       if (err) reject(err);
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- finish is called with a reply whenever err is undefined
       else resolve(reply!);
     };
     const onAbort = () => finish(new DnsQueryError('aborted', 'aborted'));
@@ -182,7 +184,7 @@ function exchangeTcp(server: DnsServer, message: Buffer, timeoutMs: number, sign
     socket.on('connect', () => socket.write(message));
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length > MAX_TCP_MESSAGE + 2) return finish(new DnsQueryError(`${serverText(server)} sent an oversized TCP reply`, 'garbled'));
+      if (buffered.length > MAX_TCP_MESSAGE + 2) { finish(new DnsQueryError(`${serverText(server)} sent an oversized TCP reply`, 'garbled')); return; }
       if (buffered.length < 2) return;
       const length = buffered.readUInt16BE(0);
       if (buffered.length < 2 + length) return;

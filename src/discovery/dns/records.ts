@@ -83,11 +83,11 @@ export function srvBackends(records: readonly SrvRecord[], addressesOf: (target:
   const out: SrvBackend[] = [];
   for (let i = 0; i < all.length; ) {
     let j = i;
-    while (j < all.length && all[j]!.priority === all[i]!.priority) j++;
+    while (j < all.length && all[j].priority === all[i].priority) j++;
     const group = all.slice(i, j);
     const weights = mapSrvWeights(group.map((g) => g.srvWeight));
     group.forEach((g, k) =>
-      out.push(Object.freeze({ address: g.address, port: g.port, priority: g.priority, weight: weights[k]!, targets: Object.freeze([...g.targets].sort(compareText)) })),
+      out.push(Object.freeze({ address: g.address, port: g.port, priority: g.priority, weight: weights[k], targets: Object.freeze([...g.targets].sort(compareText)) })),
     );
     i = j;
   }
@@ -161,7 +161,7 @@ function followCnames(name: string, records: readonly Answer[]): { owner: string
   // A bounded walk: a CNAME loop in a hostile or broken reply must not hang the source.
   for (let hop = 0; hop < 8; hop++) {
     const cname = records.find((r) => r.type === 'CNAME' && sameName(r.name, owner));
-    if (!cname || cname.type !== 'CNAME') break;
+    if (cname?.type !== 'CNAME') break;
     owner = cname.data;
     ttl = minTtl(ttl, cname.ttl);
   }

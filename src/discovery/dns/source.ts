@@ -356,7 +356,7 @@ export class DnsSource implements DiscoverySource {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < missing.length) {
-        const t = missing[next++]!;
+        const t = missing[next++];
         try {
           const found = await this.addressesOfName(plan, t);
           ttl = minOf(ttl, found.ttl);
@@ -437,6 +437,7 @@ export class DnsSource implements DiscoverySource {
       ttl = minOf(ttl, found.ttl);
       negTtl = minOf(negTtl, negativeTtl(answer.reply.authorities ?? []));
     }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows a query's own rejection unchanged (a DnsQueryError, or a bug's Error)
     if (failure !== undefined && (addresses.length === 0 || (failure instanceof DnsQueryError && failure.reason === 'aborted'))) throw failure;
     return { addresses, ttl, nxdomain, negativeTtl: negTtl };
   }

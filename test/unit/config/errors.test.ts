@@ -100,7 +100,7 @@ test('config file validation errors: one line per problem, file and JSON pointer
     `${file}: /hashKey: must be client-ip or header:NAME (got "cookie")`,
     `${file}: /lisen: unknown setting; did you mean listen? (${ALLOWED})`,
   ]);
-  assert.equal(e.message, `${file}: invalid config file\n  ${e.details!.join('\n  ')}`);
+  assert.equal(e.message, `${file}: invalid config file\n  ${e.details.join('\n  ')}`);
 });
 
 test('the file is named as the user gave it', async (t) => {
@@ -145,10 +145,10 @@ test('duplicate keys and broken JSON are parse errors', async (t) => {
   const dir = await tmpDir(t);
   await writeFile(join(dir, 'dup.yaml'), 'listen: 1.2.3.4:5\nlisten: 1.2.3.4:6\n');
   const dup = await failure('BULB_E_INVALID_CONFIG', ['--config', 'dup.yaml'], {}, dir);
-  assert.match(dup.details![0]!, /^dup\.yaml: line 2, column 1: Map keys must be unique/);
+  assert.match(dup.details![0], /^dup\.yaml: line 2, column 1: Map keys must be unique/);
   await writeFile(join(dir, 'bad.json'), '{"listen": "1.2.3.4:5",\n "admin": "off"\n');
   const json = await failure('BULB_E_INVALID_CONFIG', ['--config', 'bad.json'], {}, dir);
-  assert.match(json.details![0]!, /^bad\.json: line 3, column 1: Flow map must end with a \}/);
+  assert.match(json.details![0], /^bad\.json: line 3, column 1: Flow map must end with a \}/);
 });
 
 // Every whole-number setting shares one rule in the settings table, so a flag or variable (always text) is held

@@ -22,7 +22,7 @@ function importsUnder(dir: string): Map<string, string[]> {
         continue;
       }
       const text = readFileSync(path.join(SRC, file), 'utf8');
-      const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g)].map((m) => (m[1] ?? m[2])!);
+      const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g)].map((m) => (m[1] ?? m[2]));
       out.set(file, specs.map((s) => path.normalize(path.join(path.dirname(file), s))));
     }
   };

@@ -8,7 +8,7 @@ const spec = (id: string, weight = 1, source = 'dir:/b'): BackendSpec =>
   Object.freeze({ id, url: `http://${id}`, weight, source, origin: `${id}.json` });
 
 const desired = (...specs: BackendSpec[]) => new Map(specs.map((s) => [s.id, s]));
-const actual = (...items: Array<[BackendSpec, 'active' | 'draining']>) =>
+const actual = (...items: [BackendSpec, 'active' | 'draining'][]) =>
   new Map<string, ActualBackend>(items.map(([s, state]) => [s.id, { spec: s, state }]));
 
 test('a new backend is added, a changed weight is an update, a missing one is drained', () => {

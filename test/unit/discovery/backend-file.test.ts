@@ -12,7 +12,7 @@ const parseJson = (value: unknown) => parseBackendFile('/b/a.json', json(value),
 function onlyProblem(result: { backends: unknown[]; problems: SourceProblem[] }): SourceProblem {
   assert.deepEqual(result.backends, [], 'a rejected file contributes no backends');
   assert.equal(result.problems.length, 1, `expected one problem, got ${JSON.stringify(result.problems)}`);
-  return result.problems[0]!;
+  return result.problems[0];
 }
 
 describe('valid files', () => {
@@ -59,7 +59,7 @@ describe('valid files', () => {
   test('YAML uses the core schema: `no`, `on` stay strings (and so are rejected as ids only if invalid)', () => {
     const r = parseBackendFile('/b/x.yaml', 'url: http://h:1\nid: no\n', SRC);
     assert.deepEqual(r.problems, []);
-    assert.equal(r.backends[0]!.id, 'no');
+    assert.equal(r.backends[0].id, 'no');
   });
 
   test('a UTF-8 byte order mark is accepted', () => {
@@ -96,7 +96,7 @@ describe('valid files', () => {
 });
 
 describe('whole-file problems (pointer "")', () => {
-  const cases: Array<[string, string, string, RegExp]> = [
+  const cases: [string, string, string, RegExp][] = [
     ['empty file', '/b/a.json', '', /^file is empty/],
     ['whitespace only', '/b/a.yaml', '  \n\n', /^file is empty/],
     ['invalid JSON, with line and column', '/b/a.json', '{\n  "url": "http://a:1",\n}', /^invalid JSON: .*\(line 3, column 1\)$/],
@@ -126,7 +126,7 @@ describe('whole-file problems (pointer "")', () => {
 
 describe('entry problems', () => {
   test('weights 0, -1, 1.5, huge, a string: each message says what was wrong', () => {
-    const cases: Array<[unknown, string]> = [
+    const cases: [unknown, string][] = [
       [0, 'weight must be an integer >= 1 (got 0)'],
       [-1, 'weight must be an integer >= 1 (got -1)'],
       [1.5, 'weight must be an integer >= 1 (got 1.5)'],
@@ -159,7 +159,7 @@ describe('entry problems', () => {
   });
 
   test('URL rule: schemes, credentials, fragment, query, path, nonsense', () => {
-    const cases: Array<[string, string]> = [
+    const cases: [string, string][] = [
       ['ftp://x', 'url: "ftp://x" has scheme ftp; only http, https and h2c are allowed'],
       ['file:///etc/passwd', 'url: "file:///etc/passwd" has scheme file; only http, https and h2c are allowed'],
       ['javascript:alert(1)', 'url: "javascript:alert(1)" has scheme javascript; only http, https and h2c are allowed'],
@@ -222,8 +222,8 @@ test('BACKEND_FILE_SCHEMA is a plain JSON Schema that forbids unknown fields', (
 test('maxConnections and slowStart are read onto the spec, and bad values are named', () => {
   const ok = parseBackendFile('b.yaml', 'url: http://127.0.0.2:80\nmaxConnections: 10\nslowStart: 30s\n', 'dir:/x');
   assert.deepEqual(ok.problems, []);
-  assert.equal(ok.backends[0]!.maxConnections, 10);
-  assert.equal(ok.backends[0]!.slowStartMs, 30_000);
+  assert.equal(ok.backends[0].maxConnections, 10);
+  assert.equal(ok.backends[0].slowStartMs, 30_000);
   const bad = parseBackendFile('b.json', JSON.stringify({ url: 'http://127.0.0.2:80', maxConnections: 0, slowStart: 'soon' }), 'dir:/x');
   assert.deepEqual(
     bad.problems.map((p) => `${p.pointer}: ${p.message}`),
@@ -234,10 +234,10 @@ test('maxConnections and slowStart are read onto the spec, and bad values are na
 test('a tls block: paths resolved against the file, fields named in problems, https only, cert and key together', () => {
   const ok = parseBackendFile('/etc/bulb/backends/b.yaml', 'url: https://127.0.0.2:8443\ntls:\n  ca: ../tls/ca.pem\n  serverName: api.internal\n  cert: /abs/client.pem\n  key: client-key.pem\n', 'dir:/x');
   assert.deepEqual(ok.problems, []);
-  assert.deepEqual(ok.backends[0]!.tls, { ca: '/etc/bulb/tls/ca.pem', serverName: 'api.internal', cert: '/abs/client.pem', key: '/etc/bulb/backends/client-key.pem' });
-  assert.ok(Object.isFrozen(ok.backends[0]!.tls));
+  assert.deepEqual(ok.backends[0].tls, { ca: '/etc/bulb/tls/ca.pem', serverName: 'api.internal', cert: '/abs/client.pem', key: '/etc/bulb/backends/client-key.pem' });
+  assert.ok(Object.isFrozen(ok.backends[0].tls));
   const insecure = parseBackendFile('/d/b.json', JSON.stringify({ url: 'https://a:1', tls: { insecureSkipVerify: true } }), 'dir:/d');
-  assert.deepEqual(insecure.backends[0]!.tls, { insecureSkipVerify: true });
+  assert.deepEqual(insecure.backends[0].tls, { insecureSkipVerify: true });
   const bad = (doc: unknown) => parseBackendFile('/d/b.json', JSON.stringify(doc), 'dir:/d').problems.map((p) => `${p.pointer}: ${p.message}`);
   assert.deepEqual(bad({ url: 'https://a:1', tls: { caFile: 'x' } }), ['/tls/caFile: unknown field "caFile" in tls (allowed: ca, serverName, cert, key, insecureSkipVerify)']);
   assert.deepEqual(bad({ url: 'https://a:1', tls: { ca: 3 } }), ['/tls/ca: tls.ca must be the path of a PEM file (got 3)']);

@@ -43,7 +43,7 @@ function unreadable(file: string, message: string): FileResult {
 const f = (name: string): string => `${DIR}/${name}`;
 
 /** Runs scans in order, each with the previous one's `good`, and returns every assembly. */
-function scans(...found: Array<Array<[string, FileResult]>>): Assembly[] {
+function scans(...found: [string, FileResult][][]): Assembly[] {
   let good: ReadonlyMap<string, GoodFile> = new Map();
   return found.map((entries) => {
     const a = assemble(new Map(entries), good);
@@ -53,18 +53,18 @@ function scans(...found: Array<Array<[string, FileResult]>>): Assembly[] {
 }
 
 const ids = (a: Assembly): string[] => a.backends.map((b) => b.id);
-const messages = (a: Assembly): Array<[string, string, string]> => a.problems.map((p: SourceProblem) => [p.file, p.pointer, p.message]);
+const messages = (a: Assembly): [string, string, string][] => a.problems.map((p: SourceProblem) => [p.file, p.pointer, p.message]);
 
 test('valid files: their backends in file order, no problems, each file its own last-known-good', () => {
   const [a] = scans([
     [f('b.json'), valid(f('b.json'), 'b1', 'b2')],
     [f('a.json'), valid(f('a.json'), 'a1')],
   ]);
-  assert.deepEqual(ids(a!), ['a1', 'b1', 'b2']);
-  assert.deepEqual(a!.problems, []);
-  assert.deepEqual([...a!.good.keys()], [f('a.json'), f('b.json')]);
+  assert.deepEqual(ids(a), ['a1', 'b1', 'b2']);
+  assert.deepEqual(a.problems, []);
+  assert.deepEqual([...a.good.keys()], [f('a.json'), f('b.json')]);
   assert.deepEqual(
-    a!.files.map((r) => [r.file, r.valid, r.problems.length, r.good?.backends.length]),
+    a.files.map((r) => [r.file, r.valid, r.problems.length, r.good?.backends.length]),
     [
       [f('a.json'), true, 0, 1],
       [f('b.json'), true, 0, 2],
@@ -87,14 +87,14 @@ test('a file turning invalid keeps its old backends and adds its problem; fixed,
       [f('b.json'), valid(f('b.json'), 'b3')],
     ],
   );
-  assert.deepEqual(ids(broken!), ['a1', 'b1', 'b2'], 'b.json keeps what it had');
-  assert.deepEqual(messages(broken!), [[f('b.json'), '/weight', 'weight must be an integer >= 1 (got 0)']]);
-  const report = broken!.files.find((r) => r.file === f('b.json'))!;
+  assert.deepEqual(ids(broken), ['a1', 'b1', 'b2'], 'b.json keeps what it had');
+  assert.deepEqual(messages(broken), [[f('b.json'), '/weight', 'weight must be an integer >= 1 (got 0)']]);
+  const report = broken.files.find((r) => r.file === f('b.json'))!;
   assert.equal(report.valid, false);
   assert.deepEqual(report.good?.backends.map((b) => b.id), ['b1', 'b2']);
 
-  assert.deepEqual(ids(fixed!), ['a1', 'b3']);
-  assert.deepEqual(fixed!.problems, []);
+  assert.deepEqual(ids(fixed), ['a1', 'b3']);
+  assert.deepEqual(fixed.problems, []);
 });
 
 test('a file that cannot be read keeps its last-known-good too, with the read problem', () => {
@@ -102,8 +102,8 @@ test('a file that cannot be read keeps its last-known-good too, with the read pr
     [[f('a.json'), valid(f('a.json'), 'a1')]],
     [[f('a.json'), unreadable(f('a.json'), 'file is 2000000 bytes; the limit is 1 MiB')]],
   );
-  assert.deepEqual(ids(a!), ['a1']);
-  assert.deepEqual(messages(a!), [[f('a.json'), '', 'file is 2000000 bytes; the limit is 1 MiB']]);
+  assert.deepEqual(ids(a), ['a1']);
+  assert.deepEqual(messages(a), [[f('a.json'), '', 'file is 2000000 bytes; the limit is 1 MiB']]);
 });
 
 test('a file that was never valid contributes only its problem, and has no last-known-good', () => {
@@ -111,10 +111,10 @@ test('a file that was never valid contributes only its problem, and has no last-
     [f('a.json'), invalid(f('a.json'), 'bad')],
     [f('b.json'), valid(f('b.json'), 'b1')],
   ]);
-  assert.deepEqual(ids(a!), ['b1']);
-  assert.deepEqual(messages(a!), [[f('a.json'), '/weight', 'bad']]);
-  assert.deepEqual([...a!.good.keys()], [f('b.json')]);
-  assert.equal(a!.files[0]!.good, undefined);
+  assert.deepEqual(ids(a), ['b1']);
+  assert.deepEqual(messages(a), [[f('a.json'), '/weight', 'bad']]);
+  assert.deepEqual([...a.good.keys()], [f('b.json')]);
+  assert.equal(a.files[0].good, undefined);
 });
 
 test('a deleted file drops its backends and is forgotten: back with bad content, it has nothing to keep', () => {
@@ -129,9 +129,9 @@ test('a deleted file drops its backends and is forgotten: back with bad content,
       [f('b.json'), invalid(f('b.json'), 'bad')],
     ],
   );
-  assert.deepEqual(ids(deleted!), ['a1']);
-  assert.deepEqual([...deleted!.good.keys()], [f('a.json')]);
-  assert.deepEqual(ids(back!), ['a1'], 'the old b1 is not resurrected');
+  assert.deepEqual(ids(deleted), ['a1']);
+  assert.deepEqual([...deleted.good.keys()], [f('a.json')]);
+  assert.deepEqual(ids(back), ['a1'], 'the old b1 is not resurrected');
 });
 
 test('duplicate ids across files: the first file by name wins; the other file gets a problem naming both', () => {
@@ -139,12 +139,12 @@ test('duplicate ids across files: the first file by name wins; the other file ge
     [f('b.json'), valid(f('b.json'), 'x', 'b1')],
     [f('a.json'), valid(f('a.json'), 'a1', 'x')],
   ]);
-  assert.deepEqual(ids(a!), ['a1', 'x', 'b1']);
-  assert.equal(a!.backends[1]!.origin, f('a.json'));
-  assert.deepEqual(messages(a!), [
+  assert.deepEqual(ids(a), ['a1', 'x', 'b1']);
+  assert.equal(a.backends[1].origin, f('a.json'));
+  assert.deepEqual(messages(a), [
     [f('b.json'), '/0', 'duplicate id "x": a.json also declares it and wins (first file by name); this entry is ignored'],
   ]);
-  const b = a!.files[1]!;
+  const b = a.files[1];
   assert.equal(b.valid, true, 'a duplicate is the other file\'s doing, not an invalid file');
   assert.equal(b.problems.length, 1);
 });
@@ -157,10 +157,10 @@ test('a kept last-known-good still loses a duplicate id to an earlier file', () 
       [f('b.json'), invalid(f('b.json'), 'bad')],
     ],
   );
-  assert.deepEqual(ids(a!), ['x']);
-  assert.equal(a!.backends[0]!.origin, f('a.json'));
+  assert.deepEqual(ids(a), ['x']);
+  assert.equal(a.backends[0].origin, f('a.json'));
   assert.deepEqual(
-    messages(a!).map(([file, , message]) => [file, message]),
+    messages(a).map(([file, , message]) => [file, message]),
     [
       [f('b.json'), 'bad'],
       [f('b.json'), 'duplicate id "x": a.json also declares it and wins (first file by name); this entry is ignored'],
@@ -169,7 +169,7 @@ test('a kept last-known-good still loses a duplicate id to an earlier file', () 
 });
 
 test('deterministic: the same files in any input order give the same assembly, in code-unit order of paths', () => {
-  const entries: Array<[string, FileResult]> = [
+  const entries: [string, FileResult][] = [
     [f('b.yaml'), valid(f('b.yaml'), 'shared', 'b')],
     [f('B.json'), valid(f('B.json'), 'B')],
     [f('a.json'), invalid(f('a.json'), 'bad')],
@@ -196,10 +196,10 @@ test('files not looked at (the directory is unavailable) keep their last-known-g
     [f('a.json'), valid(f('a.json'), 'a1')],
     [f('b.json'), invalid(f('b.json'), 'bad')],
   ]);
-  const kept = assemble(new Map([...first!.good.keys()].map((file) => [file, UNSEEN])), first!.good);
+  const kept = assemble(new Map([...first.good.keys()].map((file) => [file, UNSEEN])), first.good);
   assert.deepEqual(ids(kept), ['a1']);
   assert.deepEqual(kept.problems, []);
-  assert.equal(kept.good.get(f('a.json')), first!.good.get(f('a.json')), 'the same last-known-good object');
+  assert.equal(kept.good.get(f('a.json')), first.good.get(f('a.json')), 'the same last-known-good object');
 });
 
 test('pure: the inputs are not modified, and unchanged specs are passed through as the same objects', () => {

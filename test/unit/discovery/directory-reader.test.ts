@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ASYNC_FS, readFile, SYNC_FS, type ReadOutcome, type ReaderFs } from '../../../src/discovery/directory/reader.js';
 
-const MODES: Array<[string, ReaderFs]> = [
+const MODES: [string, ReaderFs][] = [
   ['sync', SYNC_FS],
   ['async', ASYNC_FS],
 ];
@@ -26,7 +26,7 @@ async function tempDir(t: TestContext): Promise<string> {
 async function readBoth(file: string, maxBytes: number, knownKey?: string): Promise<ReadOutcome> {
   const [[, sync], [, async]] = await Promise.all(MODES.map(async ([mode, fs]) => [mode, await readFile(fs, file, maxBytes, knownKey)] as const));
   assert.deepEqual(async, sync, `sync and async disagree on ${path.basename(file)}`);
-  return sync!;
+  return sync;
 }
 
 test('a file within the limit is read, with a key; the same key again means unchanged; a rewrite is read again', async (t) => {

@@ -14,7 +14,7 @@ async function snapshotsOf(urls: string[]): Promise<Snapshot[]> {
 test('one snapshot, delivered before start() resolves, with normalised frozen specs of weight 1', async () => {
   const snaps = await snapshotsOf(['http://10.0.0.5:8080', 'https://api.example.com']);
   assert.equal(snaps.length, 1);
-  const s = snaps[0]!;
+  const s = snaps[0];
   assert.deepEqual(s, {
     source: 'static',
     backends: [
@@ -36,8 +36,8 @@ test('no URLs: an empty snapshot (a valid, synced source)', async () => {
 
 test('bad URLs are re-checked and reported as problems; the good ones still apply', async () => {
   const [s] = await snapshotsOf(['ftp://x', 'http://ok:1', 'http://u:p@h:1', 'http://h:1/path']);
-  assert.deepEqual(s!.backends.map((b) => b.id), ['ok:1']);
-  assert.deepEqual(s!.problems, [
+  assert.deepEqual(s.backends.map((b) => b.id), ['ok:1']);
+  assert.deepEqual(s.problems, [
     { file: '--backend', pointer: '/0', message: 'url: "ftp://x" has scheme ftp; only http, https and h2c are allowed' },
     { file: '--backend', pointer: '/2', message: 'url: "http://u:p@h:1" contains credentials; they are not allowed in a backend URL' },
     { file: '--backend', pointer: '/3', message: 'url: "http://h:1/path" has a path; a backend URL is an origin only' },
@@ -46,8 +46,8 @@ test('bad URLs are re-checked and reported as problems; the good ones still appl
 
 test('the same backend named twice is one backend and a problem', async () => {
   const [s] = await snapshotsOf(['http://a', 'http://a:80/']);
-  assert.deepEqual(s!.backends.map((b) => b.id), ['a:80']);
-  assert.deepEqual(s!.problems, [{ file: '--backend', pointer: '/1', message: 'duplicate backend "a:80": --backend http://a already names it' }]);
+  assert.deepEqual(s.backends.map((b) => b.id), ['a:80']);
+  assert.deepEqual(s.problems, [{ file: '--backend', pointer: '/1', message: 'duplicate backend "a:80": --backend http://a already names it' }]);
 });
 
 test('start() and stop() are idempotent; start emits only once', async () => {

@@ -109,8 +109,8 @@ test('settings: a backend file block overrides field by field', () => {
 
 const HTTP: CheckSettings = { mode: 'http', path: '/healthz', service: '', status: [200, 399], intervalMs: 1000, timeoutMs: 300, rise: 2, fall: 3 };
 
-async function server(t: import('node:test').TestContext, handler: http.RequestListener): Promise<{ url: string; seen: Array<{ url: string; headers: http.IncomingHttpHeaders }> }> {
-  const seen: Array<{ url: string; headers: http.IncomingHttpHeaders }> = [];
+async function server(t: import('node:test').TestContext, handler: http.RequestListener): Promise<{ url: string; seen: { url: string; headers: http.IncomingHttpHeaders }[] }> {
+  const seen: { url: string; headers: http.IncomingHttpHeaders }[] = [];
   const srv = http.createServer((req, res) => {
     seen.push({ url: req.url ?? '', headers: req.headers });
     handler(req, res);
@@ -132,8 +132,8 @@ test('HTTP probe: GETs the path on its own connection and accepts the status ran
     res.end('x');
   });
   assert.deepEqual(await probe(s.url, HTTP, signal()), { ok: true });
-  assert.equal(s.seen[0]!.url, '/healthz');
-  assert.equal(s.seen[0]!.headers['connection'], 'close', 'no keep-alive: never shares or holds sockets');
+  assert.equal(s.seen[0].url, '/healthz');
+  assert.equal(s.seen[0].headers.connection, 'close', 'no keep-alive: never shares or holds sockets');
   status = 302;
   assert.deepEqual(await probe(s.url, HTTP, signal()), { ok: true });
   status = 503;
@@ -175,13 +175,13 @@ test('an aborted probe settles at once', async (t) => {
 test('checker: first probe at once, then on the interval; reports every result and each change once', async (t) => {
   const script = [false, false, false, true, true];
   const times: number[] = [];
-  const reports: Array<{ ok: boolean; healthy: boolean; changed: boolean }> = [];
+  const reports: { ok: boolean; healthy: boolean; changed: boolean }[] = [];
   const started = Date.now();
   const checker = new ActiveChecker('http://127.0.0.1:1', { ...HTTP, intervalMs: 50 }, true, {
     rand: () => 0.5,
-    probe: async () => {
+    probe: () => {
       times.push(Date.now() - started);
-      return script.shift() ?? true ? { ok: true } : { ok: false, reason: 'scripted' };
+      return Promise.resolve(script.shift() ?? true ? { ok: true } : { ok: false, reason: 'scripted' });
     },
     onResult: (r) => reports.push({ ok: r.result.ok, healthy: r.state.healthy, changed: r.changed }),
   });
@@ -189,7 +189,7 @@ test('checker: first probe at once, then on the interval; reports every result a
   checker.start();
   await waitFor(() => reports.length >= 5, 5000);
   checker.stop();
-  assert.ok(times[0]! < 40, `first probe at once (${times[0]}ms)`);
+  assert.ok(times[0] < 40, `first probe at once (${times[0]}ms)`);
   assert.deepEqual(reports.slice(0, 5), [
     { ok: false, healthy: true, changed: false },
     { ok: false, healthy: true, changed: false },
@@ -197,7 +197,7 @@ test('checker: first probe at once, then on the interval; reports every result a
     { ok: true, healthy: false, changed: false },
     { ok: true, healthy: true, changed: true },
   ]);
-  for (let i = 1; i < 5; i++) assert.ok(times[i]! - times[i - 1]! >= 40, `probes ${i - 1}→${i} spaced by the interval: ${times.join(',')}`);
+  for (let i = 1; i < 5; i++) assert.ok(times[i] - times[i - 1] >= 40, `probes ${i - 1}→${i} spaced by the interval: ${times.join(',')}`);
   const n = reports.length;
   await new Promise((r) => setTimeout(r, 150));
   assert.equal(reports.length, n, 'nothing runs after stop');
@@ -206,9 +206,9 @@ test('checker: first probe at once, then on the interval; reports every result a
 test('checker: update keeps the health state and re-probes at once when the target changes', async (t) => {
   const urls: string[] = [];
   const checker = new ActiveChecker('http://127.0.0.1:1', { ...HTTP, intervalMs: 60_000 }, false, {
-    probe: async (url) => {
+    probe: (url) => {
       urls.push(url);
-      return { ok: true };
+      return Promise.resolve({ ok: true });
     },
     onResult: () => {},
   });

@@ -15,8 +15,8 @@ const OUTLIER = { consecutive: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50
 function setup(t: import('node:test').TestContext, health: Partial<HealthDefaults> = {}) {
   const pool = newPool({ drainTimeoutMs: 50 });
   const up = new Map<string, boolean>();
-  const probes: Array<{ url: string; settings: CheckSettings }> = [];
-  const logs: Array<Record<string, unknown>> = [];
+  const probes: { url: string; settings: CheckSettings }[] = [];
+  const logs: Record<string, unknown>[] = [];
   const log = { info: (o: object) => logs.push({ level: 'info', ...o }), warn: (o: object) => logs.push({ level: 'warn', ...o }) };
   const manager = new HealthManager({
     pool,
@@ -24,9 +24,9 @@ function setup(t: import('node:test').TestContext, health: Partial<HealthDefault
     outlier: OUTLIER,
     log,
     rand: () => 0.5,
-    probe: async (url, settings) => {
+    probe: (url, settings) => {
       probes.push({ url, settings });
-      return up.get(url) ?? true ? { ok: true } : { ok: false, reason: 'ECONNREFUSED' };
+      return Promise.resolve(up.get(url) ?? true ? { ok: true } : { ok: false, reason: 'ECONNREFUSED' });
     },
   });
   manager.start();
@@ -76,8 +76,8 @@ test('a backend file health block is used, and an update re-reads it', async (t)
   const { pool, probes } = setup(t);
   pool.add(spec('a:1', { health: Object.freeze({ path: '/ready' }) }));
   await waitFor(() => probes.length > 0);
-  assert.equal(probes[0]!.settings.mode, 'http');
-  assert.equal(probes[0]!.settings.path, '/ready');
+  assert.equal(probes[0].settings.mode, 'http');
+  assert.equal(probes[0].settings.path, '/ready');
   pool.update(spec('a:1', { health: Object.freeze({ mode: 'tcp' as const }) }));
   await waitFor(() => probes.at(-1)!.settings.mode === 'tcp', 2000);
 });

@@ -9,7 +9,7 @@ import { config, failure } from '../config/_load.js';
 // The health settings as users write them: flags, env, config file, and a backend file's health block.
 
 test('health flags are checked one by one, with the reason', async () => {
-  const cases: Array<[string[], RegExp]> = [
+  const cases: [string[], RegExp][] = [
     [['--health-mode', 'icmp'], /--health-mode: "icmp" is not a health mode \(auto, http, tcp, grpc, off\)/],
     [['--health-path', 'healthz'], /--health-path: "healthz" is not a path starting with \//],
     [['--health-status', '2xx'], /--health-status: "2xx" is not a status code or range/],
@@ -40,12 +40,12 @@ test('health settings from a config file', async (t) => {
 test('a backend file health block is parsed, frozen and carried on the spec', () => {
   const r = parseBackendFile('/b/a.json', JSON.stringify({ url: 'http://10.0.0.5:8080', health: { path: '/ready', mode: 'http', interval: '1s', timeout: '500ms', rise: 2, fall: 3, status: '200-299' } }), 'dir:/b');
   assert.deepEqual(r.problems, []);
-  const spec = r.backends[0]!;
+  const spec = r.backends[0];
   assert.deepEqual(spec.health, { mode: 'http', path: '/ready', status: [200, 299], intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3 });
   assert.ok(Object.isFrozen(spec.health));
-  assert.ok(Object.isFrozen(spec.health!.status));
+  assert.ok(Object.isFrozen(spec.health.status));
   const bare = parseBackendFile('/b/a.json', JSON.stringify({ url: 'http://10.0.0.5:8080' }), 'dir:/b');
-  assert.equal('health' in bare.backends[0]!, false, 'no block, no field: specs stay comparable');
+  assert.equal('health' in bare.backends[0], false, 'no block, no field: specs stay comparable');
 });
 
 test('a bad health block rejects the file, naming the field', () => {

@@ -33,11 +33,11 @@ test('access-log lines are the JSON pino would write, and a quiet logger still w
   // Not flushed by hand: the batch goes out on its timer.
   await waitFor(() => readFileSync(file, 'utf8').includes('"msg":"request"'), 5000);
   const [line] = lines(file);
-  assert.deepEqual(Object.keys(line!), ['level', 'time', 'pid', 'method', 'path', 'status', 'backend', 'attempts', 'durationMs', 'msg']);
-  assert.equal(line!['path'], '/r/1');
-  assert.equal(line!['level'], 'info');
-  assert.equal(line!['pid'], process.pid);
-  assert.ok(!Number.isNaN(Date.parse(String(line!['time']))));
+  assert.deepEqual(Object.keys(line), ['level', 'time', 'pid', 'method', 'path', 'status', 'backend', 'attempts', 'durationMs', 'msg']);
+  assert.equal(line['path'], '/r/1');
+  assert.equal(line['level'], 'info');
+  assert.equal(line['pid'], process.pid);
+  assert.ok(!Number.isNaN(Date.parse(String(line['time']))));
 });
 
 test('a child logger\'s bindings (a worker\'s index) appear in its access-log lines where pino puts them', async (t) => {
@@ -48,10 +48,10 @@ test('a child logger\'s bindings (a worker\'s index) appear in its access-log li
   flushLogs(child);
   await waitFor(() => lines(file).length === 2, 5000);
   const [access, plain] = lines(file);
-  assert.deepEqual(Object.keys(access!), ['level', 'time', 'pid', 'worker', 'method', 'path', 'status', 'backend', 'attempts', 'durationMs', 'msg']);
-  assert.equal(access!['worker'], 3);
+  assert.deepEqual(Object.keys(access), ['level', 'time', 'pid', 'worker', 'method', 'path', 'status', 'backend', 'attempts', 'durationMs', 'msg']);
+  assert.equal(access['worker'], 3);
   // The same key order as pino's own line from the same child.
-  assert.deepEqual(Object.keys(plain!).slice(0, 4), ['level', 'time', 'pid', 'worker']);
+  assert.deepEqual(Object.keys(plain).slice(0, 4), ['level', 'time', 'pid', 'worker']);
 });
 
 test('access-log lines and other lines (info and warnings) keep their order in the batched output', async (t) => {

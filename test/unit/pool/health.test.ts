@@ -62,7 +62,7 @@ test('every finished request reports its outcome to the pool listeners, once', (
   const pool = newPool({ drainTimeoutMs: 1000 });
   t.after(() => pool.close());
   const a = pool.add(spec('a:1'));
-  const seen: Array<[string, unknown]> = [];
+  const seen: [string, unknown][] = [];
   pool.onOutcome((b: Backend, o) => seen.push([b.id, o]));
   const first = begin(a);
   first.done({ status: 503 });

@@ -34,9 +34,9 @@ test('loadChanged is called after each change of inflight or ewmaMs, with the ne
   first.done({ status: 200 }); // a second done() changes nothing and reports nothing
   assert.equal(seen.length, 5);
   assert.deepEqual(seen.slice(0, 2), ['a:1 inflight=1 ewma=25', 'a:1 inflight=2 ewma=25']);
-  assert.match(seen[2]!, /^a:1 inflight=2 ewma=(?!100$)\d+$/, 'the sample moved the estimate before the report');
-  assert.match(seen[3]!, /^a:1 inflight=1 /);
-  assert.match(seen[4]!, /^a:1 inflight=0 /);
+  assert.match(seen[2], /^a:1 inflight=2 ewma=(?!100$)\d+$/, 'the sample moved the estimate before the report');
+  assert.match(seen[3], /^a:1 inflight=1 /);
+  assert.match(seen[4], /^a:1 inflight=0 /);
 });
 
 test('a weight change and every slow-start step hand strategies a new routable array', async (t) => {
@@ -63,7 +63,7 @@ test('least-time wired to a pool follows requests begun and finished on real bac
   for (let i = 0; i < 20; i++) pool.add(spec(`b${i}:1`, { weight: 1 + (i % 3) }));
   let seed = 3;
   const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const open: Array<{ backend: Backend; responded: () => void; done: (o: { status: number }) => void; sampled?: true }> = [];
+  const open: { backend: Backend; responded: () => void; done: (o: { status: number }) => void; sampled?: true }[] = [];
   for (let k = 0; k < 2_000; k++) {
     const routable = pool.routable;
     const picked = strategy.pick(routable.map(target), req)!;
@@ -75,7 +75,7 @@ test('least-time wired to a pool follows requests begun and finished on real bac
     // so load falls as well as rises.
     while (open.length > 30 || (open.length > 0 && rand() < 0.6)) {
       const at = Math.floor(rand() * open.length);
-      const r = open[at]!;
+      const r = open[at];
       if (r.sampled === undefined && rand() < 0.6) {
         r.responded();
         r.sampled = true;
@@ -97,7 +97,12 @@ test('bulb wires the strategy\'s loadChanged to the data plane; a custom hook th
   const r = await parseCommandLine({ argv: ['--strategy', mod, '--listen', '127.0.0.1:0', '--admin', 'off'], env: {}, cwd: dir });
   assert.equal(r.kind, 'run');
   const lines: string[] = [];
-  const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+  const sink = new Writable({
+    write: (chunk: Buffer, _enc, cb) => {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
   const bulb = await startBulb(r.kind === 'run' ? r.config : assert.fail(), createLogger('error', sink));
   t.after(() => bulb.shutdown('test'));
   const a = bulb.pool.add(spec('a:1', { url: `http://127.0.0.1:${(backend.address() as AddressInfo).port}` }));
@@ -111,5 +116,5 @@ test('bulb wires the strategy\'s loadChanged to the data plane; a custom hook th
   assert.equal(a.requests, 2);
   const errors = lines.filter((l) => l.includes('loadChanged threw'));
   assert.equal(errors.length, 1, lines.join(''));
-  assert.match(errors[0]!, /boom/);
+  assert.match(errors[0], /boom/);
 });

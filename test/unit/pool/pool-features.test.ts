@@ -68,7 +68,7 @@ test('slow start: a new backend\'s weight ramps up linearly to its configured we
     await new Promise((r) => setTimeout(r, 250));
     seen.push(a.weight);
   }
-  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `never goes down: ${seen.join(' ')}`);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], `never goes down: ${seen.join(' ')}`);
   assert.ok(seen.some((w) => w > 1 && w < 4), `passes through intermediate weights: ${seen.join(' ')}`);
   assert.equal(a.weight, 4, 'ends at the configured weight');
   assert.equal(a.spec.weight, 4);

@@ -17,7 +17,7 @@ export function draws(...values: number[]): () => number {
   let i = 0;
   return () => {
     if (i >= values.length) throw new Error(`rand called ${i + 1} times, only ${values.length} draws given`);
-    return values[i++]!;
+    return values[i++];
   };
 }
 

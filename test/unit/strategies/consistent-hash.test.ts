@@ -65,19 +65,19 @@ test('consistent-hash: at 10,000 backends the ring is capped, builds quickly, an
   // Generous: the point is that it is milliseconds on the event loop, not half a second.
   assert.ok(performance.now() - t0 < 250, `built in ${(performance.now() - t0).toFixed(0)} ms`);
   const counts = new Uint32Array(cs.length);
-  for (const o of ring.owners) counts[o]!++;
+  for (const o of ring.owners) counts[o]++;
   const min = counts.reduce((m, c) => Math.min(m, c), Infinity);
   const per = pointsPerWeight(cs);
   assert.ok(per >= MIN_POINTS_PER_WEIGHT && per * cs.length <= MAX_RING_POINTS, `${per} points per backend`);
   // Equal positions (a handful in a 160,000-point ring) cost a backend a point or two; structure would cost more.
   assert.ok(min >= 0.8 * per, `a backend kept only ${min} of its ${per} points`);
-  for (let i = 1; i < ring.points.length; i++) assert.ok(ring.points[i - 1]! < ring.points[i]!, 'sorted, unique');
+  for (let i = 1; i < ring.points.length; i++) assert.ok(ring.points[i - 1] < ring.points[i], 'sorted, unique');
 });
 
 test('consistent-hash shares keys roughly by weight, capped at MAX_WEIGHT', () => {
   const ring = buildRing([cand('a'), cand('b', { weight: 3 }), cand('c', { weight: 1000 })]);
   assert.equal(ring.points.length, POINTS_PER_WEIGHT * (1 + 3 + MAX_WEIGHT));
-  for (let i = 1; i < ring.points.length; i++) assert.ok(ring.points[i - 1]! < ring.points[i]!, 'sorted, unique');
+  for (let i = 1; i < ring.points.length; i++) assert.ok(ring.points[i - 1] < ring.points[i], 'sorted, unique');
   const cs = [cand('a'), cand('b', { weight: 3 })];
   const s = consistentHash(defaultContext());
   const keys = ips(8000);
@@ -93,7 +93,7 @@ test('consistent-hash: adding a backend moves about 1/(n+1) of keys, all to the 
       (ids, seed) => {
         const n = ids.length - 1;
         const before = ids.slice(0, n).map((id) => cand(id));
-        const after = [...before, cand(ids[n]!)];
+        const after = [...before, cand(ids[n])];
         const s = consistentHash(defaultContext());
         let moved = 0;
         for (const ip of ips(2000, seed)) {
@@ -120,7 +120,7 @@ test('consistent-hash: removing a backend moves only the keys that were on it (p
       fc.nat(255),
       (ids, which, seed) => {
         const before = ids.map((id) => cand(id));
-        const gone = before[which % before.length]!;
+        const gone = before[which % before.length];
         const after = before.filter((c) => c !== gone);
         const s = consistentHash(defaultContext());
         for (const ip of ips(2000, seed)) {

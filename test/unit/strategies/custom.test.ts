@@ -150,13 +150,14 @@ test('custom: an optional loadChanged is kept (with its `this`, also when the na
     await module(dir, 'named.mjs', `export default { name: 'n', seen: [], pick: (cs) => cs[0], loadChanged(c) { this.seen.push(c.id); } };`),
     ctx,
   );
-  named.loadChanged!(cs[1]!);
+  named.loadChanged!(cs[1]);
   assert.deepEqual((named as unknown as { seen: string[] }).seen, ['b']);
   const file = await module(dir, 'unnamed.mjs', `export const seen = []; export function pick(cs) { return cs[0]; } export function loadChanged(c) { seen.push(c.id); }`);
   const unnamed = await loadCustomStrategy(file, ctx);
   assert.equal(unnamed.name, 'unnamed');
-  unnamed.loadChanged!(cs[0]!);
+  unnamed.loadChanged!(cs[0]);
   assert.deepEqual(((await import(file)) as { seen: string[] }).seen, ['a']);
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- compared with undefined, never called
   assert.equal((await loadCustomStrategy(await module(dir, 'none.mjs', `export function pick(cs) { return cs[0]; }`), ctx)).loadChanged, undefined);
   await rejectsWith(
     await module(dir, 'badhook.mjs', `export default { name: 'x', pick: (cs) => cs[0], loadChanged: 'yes' };`),

@@ -80,11 +80,11 @@ test('least-time ranks a NaN cost last instead of breaking its order', () => {
   const s = leastTime();
   // Scanned on the first pick, from the heap after.
   assert.deepEqual(picks(() => s.pick(cs, R), 3), ['c', 'c', 'c']);
-  cs[2]!.inflight = 2; // 60
-  s.loadChanged!(cs[2]!);
+  cs[2].inflight = 2; // 60
+  s.loadChanged!(cs[2]);
   assert.equal(s.pick(cs, R)?.id, 'b');
-  cs[0]!.ewmaMs = 1;
-  s.loadChanged!(cs[0]!);
+  cs[0].ewmaMs = 1;
+  s.loadChanged!(cs[0]);
   assert.equal(s.pick(cs, R)?.id, 'a');
 });
 
@@ -92,7 +92,7 @@ test('least-time re-reads its winner: a load rise nobody reported still moves tr
   const cs = [cand('a', { ewmaMs: 10 }), cand('b', { ewmaMs: 20 })];
   const s = leastTime();
   assert.equal(s.pick(cs, R)?.id, 'a');
-  cs[0]!.inflight = 5;
+  cs[0].inflight = 5;
   assert.equal(s.pick(cs, R)?.id, 'b');
 });
 
@@ -121,12 +121,12 @@ class ReferenceLeastTime {
     const last = (c: Candidate): number => this.lastPick.get(c) ?? 0;
     let best = 0;
     for (let i = 1; i < cs.length; i++) {
-      const [c, d] = [cs[i]!, cs[best]!];
+      const [c, d] = [cs[i], cs[best]];
       const [cc, dc] = [leastTimeCost(c), leastTimeCost(d)];
       if (cc < dc || (cc === dc && last(c) < last(d))) best = i;
     }
-    this.lastPick.set(cs[best]!, ++this.picks);
-    return cs[best]!;
+    this.lastPick.set(cs[best], ++this.picks);
+    return cs[best];
   }
 }
 
@@ -200,14 +200,14 @@ test('least-time picks what an O(n) scan picks, through load changes and pool ch
               break;
             }
             case 'load': {
-              const c = cs[op.at % cs.length]!;
+              const c = cs[op.at % cs.length];
               c.inflight = op.inflight;
               c.ewmaMs = op.ewmaMs;
               report(c);
               break;
             }
             case 'done': {
-              const c = cs[op.at % cs.length]!;
+              const c = cs[op.at % cs.length];
               if (c.inflight > 0) {
                 c.inflight--;
                 report(c);
@@ -221,18 +221,18 @@ test('least-time picks what an O(n) scan picks, through load changes and pool ch
             case 'remove':
               if (cs.length > 1) {
                 const at = op.at % cs.length;
-                removed.push(cs[at]!);
+                removed.push(cs[at]);
                 cs = cs.filter((_, i) => i !== at);
               }
               break;
             case 'reorder': {
-              const order = cs.map((c, i) => ({ c, key: op.keys[i % op.keys.length]! }));
+              const order = cs.map((c, i) => ({ c, key: op.keys[i % op.keys.length] }));
               cs = order.sort((x, y) => x.key - y.key).map((o) => o.c);
               break;
             }
             case 'weight':
               // Weights change only with a new array (the pool rebuilds `routable`); not reported as load.
-              cs[op.at % cs.length]!.weight = op.weight;
+              cs[op.at % cs.length].weight = op.weight;
               cs = [...cs];
               break;
             case 'retry':
@@ -258,7 +258,7 @@ test('least-time picks what an O(n) scan picks, through load changes and pool ch
 test('least-time over 2,000 backends matches the scan through a long run of begin/done reports', () => {
   let seed = 7;
   const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const cs = Array.from({ length: 2_000 }, (_, i) => cand(`b${i}`, { weight: 1 + (i % 4), ewmaMs: [10, 20, 25, 40][i % 4]! }));
+  const cs = Array.from({ length: 2_000 }, (_, i) => cand(`b${i}`, { weight: 1 + (i % 4), ewmaMs: [10, 20, 25, 40][i % 4] }));
   const s = leastTime();
   const reference = new ReferenceLeastTime();
   const inflight: TestCandidate[] = [];
@@ -269,7 +269,7 @@ test('least-time over 2,000 backends matches the scan through a long run of begi
     s.loadChanged!(want);
     inflight.push(want);
     if (inflight.length > 64 || rand() < 0.3) {
-      const c = inflight.splice(Math.floor(rand() * inflight.length), 1)[0]!;
+      const c = inflight.splice(Math.floor(rand() * inflight.length), 1)[0];
       c.inflight--;
       c.ewmaMs = [10, 20, 25, 40][Math.floor(rand() * 4)]!;
       s.loadChanged!(c);
@@ -283,7 +283,7 @@ test('least-time with load shared across workers sees a fall in load nobody repo
     const cs = mk();
     const out = [s.pick(cs, R)!.id, s.pick(cs, R)!.id];
     // Another worker's three requests to a ended: a's shared count fell, and this worker heard nothing of it.
-    cs[0]!.inflight = 0;
+    cs[0].inflight = 0;
     out.push(s.pick(cs, R)!.id);
     return out;
   };

@@ -83,7 +83,7 @@ class ReferenceWrr {
     let best = 0;
     let bestCurrent = -Infinity;
     for (let i = 0; i < cs.length; i++) {
-      const c = cs[i]!;
+      const c = cs[i];
       total += c.weight;
       const v = this.current.get(c.id)! + c.weight;
       this.current.set(c.id, v);
@@ -92,8 +92,8 @@ class ReferenceWrr {
         best = i;
       }
     }
-    this.current.set(cs[best]!.id, bestCurrent - total);
-    return cs[best]!;
+    this.current.set(cs[best].id, bestCurrent - total);
+    return cs[best];
   }
 }
 
@@ -152,13 +152,13 @@ function sameAsReference(strategy: Strategy, weights: readonly number[], ops: re
         if (cs.length > 1) cs = cs.filter((_, i) => i !== op.at % cs.length);
         break;
       case 'reorder': {
-        const order = cs.map((c, i) => ({ c, key: op.keys[i % op.keys.length]! }));
+        const order = cs.map((c, i) => ({ c, key: op.keys[i % op.keys.length] }));
         cs = order.sort((x, y) => x.key - y.key).map((o) => o.c);
         break;
       }
       case 'weight':
         // The pool changes a weight in place and rebuilds `routable`: same object, new array.
-        cs[op.at % cs.length]!.weight = op.weight;
+        cs[op.at % cs.length].weight = op.weight;
         cs = [...cs];
         break;
       case 'retry':
