@@ -219,7 +219,7 @@ test('gRPC: --dns-srv with --dns-scheme h2c finds the gRPC servers (a headless S
   const name = `_grpc._tcp.echo.${ZONE}`;
   const dns = await startDnsmasq(t, [`host-record=pod.${ZONE},127.0.0.1`, `srv-host=${name},pod.${ZONE},${a.port},0,1`, `srv-host=${name},pod.${ZONE},${b.port},0,1`].join('\n'));
   const bulb = await startBulb(t, ['--dns-srv', name, '--dns-server', dns.server, '--dns-scheme', 'h2c', '--health-mode', 'off']);
-  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ url: string }> };
+  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: { url: string }[] };
   assert.deepEqual(backends.map((x) => x.url).sort(), [a.url, b.url].sort());
   const client = echoClient(t, hostOf(bulb.url));
   const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => unary(client, { text: `d${i}` })));
@@ -238,7 +238,7 @@ test('gRPC: in-flight counts are per call: least-connections spreads six held ca
     await waitFor(() => backends.reduce((n, b) => n + b.hanging, 0) === i + 1, 5_000);
   }
   assert.deepEqual(backends.map((b) => b.hanging), [2, 2, 2]);
-  const { backends: listed } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ activeRequests: number }> };
+  const { backends: listed } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: { activeRequests: number }[] };
   assert.deepEqual(listed.map((b) => b.activeRequests), [2, 2, 2]);
   for (const c of calls) c.cancel();
   await waitFor(() => backends.every((b) => b.hanging === 0), 5_000, () => 'every held call was cancelled at its backend');
