@@ -18,6 +18,7 @@ import { StreamResetError, type H2Handler } from '../dataplane/h2-upstream.js';
 import type { AccessRecord } from '../log.js';
 import type { PickRequest } from '../strategies/strategy.js';
 import type { ProxyOptions, RetryState } from './proxy.js';
+import { trailerPairs } from './headers.js';
 import { errorCode, type Failure, type RetryBudget } from './retry.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -361,6 +362,12 @@ export class StreamForwarder {
     attempt.status = status;
     attempt.endStream = endStream;
     const headers = h2Headers(raw, { ':status': status });
+    // grpc-status in the response head is a trailers-only response (gRPC over HTTP/2 allows it nowhere else): it
+    // stays one even when the upstream client (undici's HTTP/2) does not say the head carried END_STREAM.
+    if (!endStream && isGrpc(headers['content-type']) && headers['grpc-status'] !== undefined) {
+      endStream = true;
+      attempt.discard = true;
+    }
     if (endStream && headers['grpc-status'] !== undefined) attempt.headGrpcStatus = String(headers['grpc-status']);
     // Whether trailers follow is known only at the end (an HTTP/2 backend need not announce them), so the stream
     // is held open for them; with none, `sendTrailers({})` ends it with an empty END_STREAM DATA frame.
@@ -396,7 +403,7 @@ export class StreamForwarder {
 
   onComplete(attempt: StreamAttempt, trailers: Buffer[] | string[] | null): void {
     const ex = attempt.ex;
-    const t = h2Headers(trailers, {});
+    const t = h2Headers(trailerPairs(trailers).flat(), {});
     const grpcStatus = t['grpc-status'] ?? attempt.headGrpcStatus;
     this.finishAttempt(attempt, { status: (grpcStatus !== undefined && GRPC_TO_HTTP[String(grpcStatus)]) || attempt.status });
     if (attempt.discard || ex.clientGone || ex.current !== attempt || ex.over) return;
