@@ -219,7 +219,7 @@ test('gRPC: --dns-srv with --dns-scheme h2c finds the gRPC servers (a headless S
   const name = `_grpc._tcp.echo.${ZONE}`;
   const dns = await startDnsmasq(t, [`host-record=pod.${ZONE},127.0.0.1`, `srv-host=${name},pod.${ZONE},${a.port},0,1`, `srv-host=${name},pod.${ZONE},${b.port},0,1`].join('\n'));
   const bulb = await startBulb(t, ['--dns-srv', name, '--dns-server', dns.server, '--dns-scheme', 'h2c', '--health-mode', 'off']);
-  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: Array<{ url: string }> };
+  const { backends } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: { url: string }[] };
   assert.deepEqual(backends.map((x) => x.url).sort(), [a.url, b.url].sort());
   const client = echoClient(t, hostOf(bulb.url));
   const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => unary(client, { text: `d${i}` })));
