@@ -226,3 +226,20 @@ test('gRPC: --dns-srv with --dns-scheme h2c finds the gRPC servers (a headless S
   assert.deepEqual([a.calls.Unary, b.calls.Unary], [10, 10]);
   assert.equal(replies.length, 20);
 });
+
+test('gRPC: in-flight counts are per call: least-connections spreads six held calls of one channel 2/2/2', async (t) => {
+  const backends = await Promise.all(['a', 'b', 'c'].map((n) => startGrpcBackend(t, n)));
+  const bulb = await startBulb(t, [...backends.flatMap((b) => ['--backend', b.url]), '--health-mode', 'off', '--strategy', 'least-connections']);
+  const client = echoClient(t, hostOf(bulb.url));
+  const calls: grpc.ClientUnaryCall[] = [];
+  for (let i = 0; i < 6; i++) {
+    calls.push(client.Unary({ text: 'hang', n: 0, backend: '' }, new grpc.Metadata(), {}, () => {}));
+    // One at a time, so each pick sees the calls before it in flight.
+    await waitFor(() => backends.reduce((n, b) => n + b.hanging, 0) === i + 1, 5_000);
+  }
+  assert.deepEqual(backends.map((b) => b.hanging), [2, 2, 2]);
+  const { backends: listed } = (await (await fetch(`${bulb.adminUrl}/backends`)).json()) as { backends: { activeRequests: number }[] };
+  assert.deepEqual(listed.map((b) => b.activeRequests), [2, 2, 2]);
+  for (const c of calls) c.cancel();
+  await waitFor(() => backends.every((b) => b.hanging === 0), 5_000, () => 'every held call was cancelled at its backend');
+});
