@@ -13,6 +13,12 @@
 //
 //   npm run bench:discovery                 (builds bulb; --trials 100 by default)
 //   node bench/discovery-latency.mjs --trials 20 --files 10000 [--bulb dist/src/cli/bin.js]
+//   node bench/discovery-latency.mjs --workers 2      # routed by EVERY worker (no start-up part)
+//
+// With --workers N > 1 the client opens keep-alive connections until it holds one on every worker (the kernel
+// spreads them, SO_REUSEPORT; which worker served a connection's request is read from bulb_worker_requests_total)
+// and sends its requests over those N in turn. A new file counts as routed when a response from the probe has come
+// back on every one of them, i.e. through every worker; a deleted file as gone when none reaches it any more.
 //
 // Markdown goes to stdout, progress to stderr. Only 127.0.0.1; every process started here is killed by PID.
 import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -35,12 +41,14 @@ const { values: opts } = parseArgs({
   options: {
     trials: { type: 'string', default: '100' },
     files: { type: 'string', default: '10000' },
+    workers: { type: 'string', default: '1' },
     bulb: { type: 'string', default: path.join(REPO, 'dist/src/cli/bin.js') },
     keep: { type: 'boolean', default: false },
   },
 });
 const TRIALS = Math.max(1, Math.floor(Number(opts.trials)));
 const FILES = Math.max(1, Math.floor(Number(opts.files)));
+const WORKERS = Math.max(1, Math.floor(Number(opts.workers)));
 const log = (msg) => process.stderr.write(`[discovery] ${msg}\n`);
 const children = new Children();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bulb-bench-discovery-'));
@@ -63,13 +71,13 @@ async function backend(name) {
 }
 
 /** Starts bulb watching `watchDir`; resolves { proc, port, admin, startMs } once it answers 200. */
-async function startBulb(watchDir, name) {
+async function startBulb(watchDir, name, workers = 1) {
   const port = await freePort();
   const admin = await freePort();
   const fd = openSync(path.join(dir, `${name}.log`), 'a');
   const t0 = performance.now();
   const proc = children.spawn(name, process.execPath, [
-    opts.bulb, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--watch-dir', watchDir,
+    opts.bulb, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--watch-dir', watchDir, '--workers', String(workers),
   ], { stdio: ['ignore', fd, 'inherit'] });
   closeSync(fd);
   await waitFor200(port, { timeoutMs: 30_000, intervalMs: 5 });
@@ -84,14 +92,40 @@ async function main() {
   writeFileSync(path.join(watchDir, 'a.json'), JSON.stringify({ url: a.url }));
   writeFileSync(path.join(watchDir, 'b.json'), JSON.stringify({ url: b.url }));
 
-  const small = await startBulb(watchDir, 'bulb-small');
+  const small = await startBulb(watchDir, 'bulb-small', WORKERS);
   const smallRssServing = rssMb([small.proc.pid]);
   log(`bulb (2 backends) serving after ${fmt(small.startMs)} ms`);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  /** One request through bulb; the body names the backend, or '' on an error status. */
+  // One connection per agent; with workers, one on each worker.
+  let agents = [new http.Agent({ keepAlive: true, maxSockets: 1 })];
+  const spare = [];
+  if (WORKERS > 1) {
+    // The admin port opens just after the traffic port.
+    await waitFor200(small.admin);
+    const served = async () => {
+      const text = (await httpGet(small.admin, '/metrics', { timeoutMs: 5000 })).body;
+      return new Map([...text.matchAll(/^bulb_worker_requests_total\{worker="(\d+)"\} (\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+    };
+    const onWorker = new Map();
+    for (let k = 0; k < 16 * WORKERS && onWorker.size < WORKERS; k++) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const before = await served();
+      await httpGet(small.port, '/', { agent, timeoutMs: 2000 });
+      const after = await served();
+      const worker = [...after].find(([w, n]) => n > (before.get(w) ?? 0))?.[0];
+      if (worker !== undefined && !onWorker.has(worker)) onWorker.set(worker, agent);
+      else spare.push(agent);
+    }
+    if (onWorker.size < WORKERS) throw new Error(`could not get a connection on every worker (${onWorker.size} of ${WORKERS})`);
+    agents = [...onWorker.values()];
+  }
+  let turn = 0;
+  /** The agent the last poll went through. */
+  let lastAgent = 0;
+  /** One request through bulb (over the next connection in turn); the body names the backend, or '' on an error status. */
   const poll = async () => {
+    lastAgent = turn++ % agents.length;
     try {
-      const r = await httpGet(small.port, '/', { agent, timeoutMs: 2000 });
+      const r = await httpGet(small.port, '/', { agent: agents[lastAgent], timeoutMs: 2000 });
       return r.status === 200 ? r.body : '';
     } catch {
       return '';
@@ -115,9 +149,23 @@ async function main() {
       writeFileSync(tmp, body);
       renameSync(tmp, file);
     }
-    while (probe.arrivals.length === 0 && performance.now() - t0 < TRIAL_TIMEOUT_MS) await poll();
-    if (probe.arrivals.length === 0) timeouts++;
-    else results[kind].push(probe.arrivals[0] - t0);
+    if (agents.length === 1) {
+      while (probe.arrivals.length === 0 && performance.now() - t0 < TRIAL_TIMEOUT_MS) await poll();
+      if (probe.arrivals.length === 0) timeouts++;
+      else results[kind].push(probe.arrivals[0] - t0);
+      return file;
+    }
+    // Every connection (so every worker) must have been answered by the probe once.
+    const reached = new Set();
+    let at = NaN;
+    while (reached.size < agents.length && performance.now() - t0 < TRIAL_TIMEOUT_MS) {
+      if ((await poll()) === 'probe' && !reached.has(lastAgent)) {
+        reached.add(lastAgent);
+        if (reached.size === agents.length) at = performance.now() - t0;
+      }
+    }
+    if (Number.isNaN(at)) timeouts++;
+    else results[kind].push(at);
     return file;
   };
   const deleteTrial = async (file) => {
@@ -144,7 +192,8 @@ async function main() {
   }
   const smallRss = rssMb([small.proc.pid]);
   await children.stop(small.proc);
-  agent.destroy();
+  for (const agent of [...agents, ...spare]) agent.destroy();
+  if (WORKERS > 1) return report(command, results, timeouts);
 
   // --- Start-up with FILES backend files ------------------------------------------------------------------
   // Each file is one backend with its own id, spread over 10 real servers (10,000 listening sockets would
@@ -213,6 +262,35 @@ async function main() {
     out.push(`- (start-up targets are for 10,000 files; this run used ${FILES})`);
   }
   out.push('');
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+/** The --workers report: the three latency rows and their targets; no start-up part. */
+function report(command, results, timeouts) {
+  const row = (label, xs) =>
+    `| ${label} | ${xs.length} | ${fmt(percentile(xs, 50), 1)} | ${fmt(percentile(xs, 90), 1)} | ${fmt(percentile(xs, 99), 1)} | ${fmt(Math.max(...xs), 1)} |`;
+  const p99 = (xs) => percentile(xs, 99);
+  const out = [`## Discovery latency with \`--workers ${WORKERS}\` (routed by every worker)`, ''];
+  out.push(...machineLines(command));
+  out.push(
+    `- As the single-worker run above, but bulb runs \`--workers ${WORKERS}\` and the client sends its requests in turn over ${WORKERS} keep-alive ` +
+      'connections, one on each worker (found through `bulb_worker_requests_total`). Added: time until a response from the probe came back on every ' +
+      'connection, so through every worker. Deleted: time to the last request that reached the probe.',
+    `- Trials that timed out (${TRIAL_TIMEOUT_MS / 1000} s, not in the figures): ${timeouts}`,
+    '',
+    '| change | trials | p50 ms | p90 ms | p99 ms | max ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    row('file written in place → routed by every worker', results.inPlace),
+    row('file written to temp + rename → routed by every worker', results.rename),
+    row('file deleted → no new requests to it from any worker', results.delete),
+    '',
+    '### Targets',
+    '',
+    `- ${passFail(p99(results.inPlace) <= TARGET_P99_MS)} file written in place → routed by every worker, p99 ≤ ${TARGET_P99_MS} ms: ${fmt(p99(results.inPlace), 1)} ms`,
+    `- ${passFail(p99(results.rename) <= TARGET_P99_MS)} file temp+rename → routed by every worker, p99 ≤ ${TARGET_P99_MS} ms: ${fmt(p99(results.rename), 1)} ms`,
+    `- ${passFail(p99(results.delete) <= TARGET_P99_MS)} delete → no new requests from any worker, p99 ≤ ${TARGET_P99_MS} ms: ${fmt(p99(results.delete), 1)} ms`,
+    '',
+  );
   process.stdout.write(out.join('\n') + '\n');
 }
 

@@ -32,6 +32,8 @@ const BENCHES = [
   ['pick', [...MICRO, '--min-semi-space-size=64', '--max-semi-space-size=64', 'bench/micro/pick.bench.ts']],
   ['plan', [...MICRO, 'bench/micro/plan.bench.ts']],
   ['discovery', ['bench/discovery-latency.mjs', ...(opts.quick ? ['--trials', '20'] : [])]],
+  ['discovery-workers', ['bench/discovery-latency.mjs', '--workers', '2', ...(opts.quick ? ['--trials', '20'] : [])]],
+  ['grpc', ['bench/grpc.mjs', ...(opts.quick ? ['--seconds', '2'] : [])]],
   ['dns', ['bench/dns-latency.mjs', ...(opts.quick ? ['--trials', '5', '--calibrate', '3'] : [])]],
   ['status-page', ['bench/status-page.mjs', ...(opts.quick ? ['--rounds', '1', '--duration', '3s'] : [])]],
 ];

@@ -25,13 +25,6 @@ export function parseDuration(input: string | number): number | undefined {
   return Number.isFinite(ms) ? Math.round(ms) : undefined;
 }
 
-export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Backend URLs
 

@@ -31,6 +31,8 @@ async function main(): Promise<void> {
   const bulb = await startBulb(config, log);
 
   const stop = (signal: NodeJS.Signals) => {
+    // Not awaited: a signal handler. A shutdown that rejects is a bug; the rejection reaches the
+    // uncaughtException handler below, which logs it and exits 70.
     void bulb.shutdown(signal).then(() => {
       flushLogs(log);
       process.exit(0);

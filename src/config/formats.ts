@@ -26,10 +26,8 @@ export const BUILTIN_STRATEGIES = [
 
 /** `--health-mode`: `auto` is http when a health path is set, else tcp; `off` runs no active checks. */
 export const HEALTH_MODES = ['auto', 'http', 'tcp', 'grpc', 'off'] as const;
-export type HealthMode = (typeof HEALTH_MODES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 // 0-65535 without leading zeros. Port 0 asks the OS for a free port (tests use it).
 const PORT = '(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)';

@@ -143,6 +143,7 @@ export class Target {
     const tlsVersion = tls?.version ?? '';
     if (this.pool !== undefined && this.poolOrigin === origin && this.poolTls === tlsVersion) return this.pool;
     // The URL or the TLS material changed in place (same id): let the old pool finish what it has, then close.
+    // Nothing waits for an old pool, and an error while closing it has nobody to tell: hence catch and void.
     if (this.pool !== undefined) void this.pool.close().catch(() => {});
     const settings = this.agentSettings;
     this.poolOrigin = origin;
@@ -241,7 +242,10 @@ export class Target {
     }, wait).unref();
   }
 
-  /** Close idle connections and refuse new requests; in-flight ones and tunnels are destroyed too when `force`. */
+  /**
+   * Close idle connections and refuse new requests; in-flight ones and tunnels are destroyed too when `force`.
+   * Not awaited (here and in retire): a retired pool's close error has nobody to tell.
+   */
   close(force: boolean): void {
     const pool = this.pool;
     this.pool = undefined;

@@ -90,6 +90,8 @@ port.on('message', (m: ToWorker) => {
       post({ t: 'unlistened' });
       return;
     case 'stop':
+      // Not awaited: a message handler. The controller waits for 'stopped', and terminates a worker that does
+      // not send it by the deadline; a rejection here is a bug that ends the worker ('error' in WorkerGroup).
       void stopDataPlane(plane, m.deadline).then((drained) => {
         sendBatch();
         lag.disable();

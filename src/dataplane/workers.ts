@@ -155,6 +155,7 @@ export class WorkerGroup {
           w.once('exit', () => resolve(drained));
           this.send(s, { t: 'stop', deadline });
           // A worker that does not stop by the deadline (and a little) is ended.
+          // terminate() resolves with the exit code; the 'exit' listener above is what resolves this promise.
           setTimeout(() => void w.terminate(), Math.max(0, deadline - Date.now()) + 2_000).unref();
         });
       }),
@@ -235,7 +236,7 @@ export class WorkerGroup {
         return;
       case 'listen-error':
         reject(new ListenError(`cannot listen for traffic on ${this.opts.config.listen.host}:${this.opts.config.listen.port}: ${m.code === 'EADDRINUSE' ? 'the address is already in use' : m.message}`));
-        void worker.terminate();
+        void worker.terminate(); // resolves with the exit code, which nobody needs: 'exit' is handled in spawn
         return;
       case 'applied':
         s.applied = Math.max(s.applied, m.version);

@@ -301,6 +301,8 @@ export class ActiveChecker {
   /** Called by the scheduler when an entry of this checker comes due. False when it is stale (an earlier generation). */
   due(generation: number): boolean {
     if (this.stopped || generation !== this.generation) return false;
+    // The scheduler does not wait for probes. A probe resolves every outcome (failures are results, never
+    // rejections), and run() reports through onResult.
     void this.run(generation);
     return true;
   }

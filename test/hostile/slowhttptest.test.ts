@@ -32,7 +32,7 @@ function runSlowhttptest(args: string[], out: string): Promise<Outcome> {
     p.once('error', reject);
     p.once('exit', () => {
       clearTimeout(timer);
-      // eslint-disable-next-line no-control-regex
+      // eslint-disable-next-line no-control-regex -- strips the ANSI colour codes slowhttptest prints
       const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
       const exitStatus = /Exit status:\s*(.*)/.exec(plain)?.[1]?.trim() ?? `no exit status in: ${plain.slice(-300)}`;
       const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n').slice(1);

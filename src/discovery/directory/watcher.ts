@@ -155,6 +155,8 @@ export class DirectoryWatcher {
           : 'cannot watch the directory: too many open files; falling back to polling every second',
       );
       this.polling = true;
+      // Not awaited: this is chokidar's error handler. close() only awaits chokidar's own close, and rescan()
+      // catches what a scan throws (DirectorySource.runScan logs it).
       void this.close().then(() => this.options.rescan());
       return;
     }

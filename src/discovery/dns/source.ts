@@ -211,6 +211,7 @@ export class DnsSource implements DiscoverySource {
       this.refreshing = undefined;
       if (this.stopped) return;
       this.lastDelayMs = delay;
+      // refresh() catches and logs what a lookup throws, so nothing waits on it.
       this.timer = setTimeout(() => void this.refresh(), delay);
       // The servers keep bulb alive; a pending lookup alone must not.
       this.timer.unref();
