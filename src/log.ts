@@ -162,6 +162,8 @@ export interface AccessRecord {
   readonly backend: string | null;
   readonly attempts: number;
   readonly durationMs: number;
+  /** A gRPC call's status (from the backend's trailers, or bulb's own answer); absent for other requests. */
+  readonly grpcStatus?: number | undefined;
 }
 
 /**
@@ -183,7 +185,8 @@ export function accessLogWriter(log: Logger): ((r: AccessRecord) => void) | unde
   return (r) => {
     stream.write(
       `{"level":"info"${isoTime()},"pid":${pid}${bound},"method":${JSON.stringify(r.method ?? null)},"path":${JSON.stringify(r.path ?? null)},` +
-        `"status":${r.status},"backend":${JSON.stringify(r.backend)},"attempts":${r.attempts},"durationMs":${r.durationMs},"msg":"request"}\n`,
+        `"status":${r.status},"backend":${JSON.stringify(r.backend)},"attempts":${r.attempts},"durationMs":${r.durationMs},` +
+        `${r.grpcStatus === undefined ? '' : `"grpcStatus":${r.grpcStatus},`}"msg":"request"}\n`,
     );
   };
 }

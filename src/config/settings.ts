@@ -465,6 +465,19 @@ export const SETTINGS = [
     rule: 'must be on or off',
     convert: (raw): boolean => raw === 'on',
   }),
+  setting({
+    key: 'backendHttp2',
+    flag: '--backend-http2',
+    value: 'on|off',
+    help: 'on: https backends may negotiate HTTP/2 by ALPN (h2, else HTTP/1.1), for gRPC servers behind TLS; off: HTTP/1.1 over TLS. Cleartext HTTP/2 backends are h2c:// URLs either way (see docs/grpc.md).',
+    // Off: an HTTP/1.1 keep-alive pool per backend is what bulb's figures measure; HTTP/2 puts every request to a
+    // backend on one connection, and undici still counts its HTTP/2 client as experimental (docs/grpc.md).
+    default: 'off',
+    schema: { type: 'string', enum: ['on', 'off'] },
+    expected: 'on or off',
+    rule: 'must be on or off',
+    convert: (raw): boolean => raw === 'on',
+  }),
   oneOf({
     key: 'dnsScheme',
     flag: '--dns-scheme',

@@ -54,7 +54,7 @@ export function buildDataPlane(opts: {
     worker: opts.worker,
     reporter,
     // A connection that cannot be established within the upstream timeout is an upstream timeout (504).
-    agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs },
+    agent: { ...DEFAULT_AGENT_SETTINGS, connectTimeoutMs: config.upstreamTimeoutMs, http2: config.backendHttp2 },
     drainTimeoutMs: config.drainTimeoutMs,
     ...(strategy.loadChanged && { loadChanged: loadReporter(strategy, log) }),
   });

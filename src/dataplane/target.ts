@@ -19,6 +19,8 @@ export interface AgentSettings {
   readonly idleTimeoutMs: number;
   /** Giving up on establishing a connection (the request then fails as a timeout: 504). */
   readonly connectTimeoutMs: number;
+  /** https backends may negotiate HTTP/2 by ALPN (`--backend-http2`). */
+  readonly http2?: boolean;
 }
 
 export const DEFAULT_AGENT_SETTINGS: AgentSettings = { idleTimeoutMs: 4_000, connectTimeoutMs: 10_000 };
@@ -161,6 +163,8 @@ export class Target {
       bodyTimeout: 0,
       // Spread into a fresh object: undici keeps (and may extend) what it is given, and the material is frozen.
       ...(tls?.options !== undefined && { connect: { ...tls.options } }),
+      // ALPN offers h2 then http/1.1; undici falls back to HTTP/1.1 when the backend does not pick h2.
+      ...(settings.http2 === true && origin.startsWith('https:') && { allowH2: true }),
     });
     return this.pool;
   }

@@ -5,7 +5,7 @@ import runtime0 from 'ajv/dist/runtime/ucs2length.js';
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http://, https:// or h2c:// (cleartext HTTP/2, e.g. gRPC) origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, https (verified as the --backend-tls-* settings say; see docs/backend-tls.md), or h2c (cleartext HTTP/2, e.g. gRPC servers; see docs/grpc.md).","type":"string","enum":["http","https","h2c"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), grpc (grpc.health.v1.Health/Check over HTTP/2), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","grpc","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthGrpcService":{"description":"Service name a gRPC health check (--health-mode grpc) asks about, e.g. my.pkg.Greeter; empty (the default) asks about the server as a whole.","type":"string","maxLength":1024,"default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"tlsCert":{"description":"PEM certificate chain for TLS on the traffic port (with --tls-key): clients then negotiate HTTP/2 (h2) or HTTP/1.1 by ALPN. Re-read when the file changes (a renewed Kubernetes Secret), without dropping connections. In the config file, a relative path is resolved against the file's folder.","type":"string","default":""},"tlsKey":{"description":"PEM private key of --tls-cert. Re-read with it when either file changes.","type":"string","default":""},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://bulb.dev/schemas/config.json","title":"bulb configuration","description":"Settings for bulb. Every key is optional; flags and BULB_* environment variables override the file.","type":"object","additionalProperties":false,"properties":{"listen":{"description":"Address the proxy listens on, HOST:PORT. Port 0 picks a free port; put an IPv6 host in brackets, e.g. [::1]:8080.","type":"string","pattern":"^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$","default":"0.0.0.0:8080"},"admin":{"description":"Address of the admin HTTP server (readiness and metrics), HOST:PORT, or off to disable it.","type":"string","pattern":"^(?:off|(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))$","default":"127.0.0.1:9901"},"adminToken":{"description":"Bearer token the admin API requires on every route but /healthz and /readyz (Authorization: Bearer TOKEN), compared in constant time. Printable ASCII, no spaces. Prefer the environment variable: flags show in ps.","type":"string","pattern":"^[!-~]*$","default":""},"watchDirs":{"description":"Directories to watch for backend files. In the config file, relative paths are resolved against the file's folder.","type":"array","items":{"type":"string","minLength":1},"default":[]},"backends":{"description":"Static backends, as http://, https:// or h2c:// (cleartext HTTP/2, e.g. gRPC) origins (HOST:PORT only: no path, query or credentials).","type":"array","items":{"type":"string","minLength":1},"default":[]},"dnsSrv":{"description":"DNS SRV names to follow (e.g. a Kubernetes headless Service, _http._tcp.web.default.svc.cluster.local). Each target address becomes a backend on the port of its record; RFC 2782 priority and weight apply.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$"},"default":[]},"dnsA":{"description":"DNS names to follow as HOST:PORT (e.g. a compose service with replicas, web:8080). Every A and AAAA address of HOST becomes a backend on PORT.","type":"array","items":{"type":"string","pattern":"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?:(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$"},"default":[]},"dnsServer":{"description":"DNS server for --dns-srv and --dns-a, IP[:PORT] (port 53 by default; names are then taken as absolute), or system for the servers and search domains of /etc/resolv.conf.","type":"string","pattern":"^(?:system|[0-9.]+(?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|\\[[0-9A-Fa-f:.]+\\](?::(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0))?)$","default":"system"},"backendTlsCa":{"description":"CA bundle (PEM) that verifies https backends from --backend and DNS, and backend files without a tls block (nginx proxy_ssl_trusted_certificate); reloaded when it changes. Default: Node's bundled CAs.","type":"string","default":""},"backendTlsServerName":{"description":"Name sent as SNI to https backends and required in their certificates, instead of the URL host (nginx proxy_ssl_name); needed when backends are IP addresses.","type":"string","pattern":"^(?:|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?)$","default":""},"backendTlsCert":{"description":"Client certificate (PEM) bulb presents to https backends that require mutual TLS (nginx proxy_ssl_certificate); needs --backend-tls-key; reloaded when it changes.","type":"string","default":""},"backendTlsKey":{"description":"The client certificate's private key (PEM, unencrypted; nginx proxy_ssl_certificate_key); reloaded when it changes.","type":"string","default":""},"backendTlsInsecure":{"description":"on: accept any certificate from https backends of --backend and DNS (no verification; logged as a warning at start). For testing only.","type":"string","enum":["on","off"],"default":"off"},"backendHttp2":{"description":"on: https backends may negotiate HTTP/2 by ALPN (h2, else HTTP/1.1), for gRPC servers behind TLS; off: HTTP/1.1 over TLS. Cleartext HTTP/2 backends are h2c:// URLs either way (see docs/grpc.md).","type":"string","enum":["on","off"],"default":"off"},"dnsScheme":{"description":"Scheme of the backends --dns-srv and --dns-a find: http, https (verified as the --backend-tls-* settings say; see docs/backend-tls.md), or h2c (cleartext HTTP/2, e.g. gRPC servers; see docs/grpc.md).","type":"string","enum":["http","https","h2c"],"default":"http"},"dnsMinInterval":{"description":"Shortest time between two lookups of a DNS name, however short its TTL (and the first retry after a failure).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"dnsMaxInterval":{"description":"Longest time between two lookups of a DNS name, however long its TTL (and the cap on retry backoff).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"dnsEmptyAfter":{"description":"How many consecutive lookups must find no records (NXDOMAIN or an empty answer) before a DNS name's backends are removed, so one flap does not empty the pool.","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^(?:[1-9]\\d?|100)$"}],"default":2},"strategy":{"description":"Load-balancing strategy: a built-in name (round-robin, weighted-round-robin, least-connections, least-time, random, power-of-two, consistent-hash), or the path of a .js or .mjs module that exports a custom strategy.","type":"string","minLength":1,"default":"round-robin"},"hashKey":{"description":"What consistent-hash keys on: client-ip, or header:NAME to use a request header.","type":"string","pattern":"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$","default":"client-ip"},"upstreamTimeout":{"description":"How long a backend may take to answer a proxied request before bulb gives up on it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"drainTimeout":{"description":"How long in-flight requests may run to completion when bulb shuts down or a backend is removed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"shutdownDelay":{"description":"On SIGTERM, how long to keep serving with /readyz failing before closing the listener, so the endpoint removal can reach whoever sends traffic (e.g. 5s in Kubernetes).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"retries":{"description":"How many times a failed request may be retried on another backend: connection refused (any method), or a reset before any response byte or a 503 (idempotent methods only).","anyOf":[{"type":"integer","minimum":0,"maximum":10},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"retryBudget":{"description":"At most this percentage of recent requests (a 10 s window) may be retries, so a sick pool does not get a retry storm; 10 retries per window are always allowed.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":20},"retryBodyLimit":{"description":"Request bodies up to this many bytes are buffered so the request can be retried; larger or chunked bodies are streamed and never retried.","anyOf":[{"type":"integer","minimum":0,"maximum":67108864},{"type":"string","pattern":"^\\d{1,9}$"}],"default":65536},"panicThreshold":{"description":"Panic mode (Envoy): when fewer than this percentage of backends is healthy, route across all of them rather than only the healthy ones. 0 turns it off: with nothing healthy, bulb answers 503 at once.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":0},"slowStart":{"description":"A new or recovered backend's weight ramps up linearly over this time (nginx Plus / HAProxy slowstart), for the weighted strategies. 0 turns it off. A backend file's slowStart overrides it.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"0s"},"healthMode":{"description":"Active health checks: http (GET the health path), tcp (connect only), grpc (grpc.health.v1.Health/Check over HTTP/2), off, or auto (http when a health path is set, else tcp). A backend file's health block overrides every health setting for its backends.","type":"string","enum":["auto","http","tcp","grpc","off"],"default":"auto"},"healthPath":{"description":"Path an HTTP health check GETs, e.g. /healthz. Setting it turns on HTTP checks (with --health-mode auto).","type":"string","pattern":"^(?:|/[!-~]*)$","default":""},"healthGrpcService":{"description":"Service name a gRPC health check (--health-mode grpc) asks about, e.g. my.pkg.Greeter; empty (the default) asks about the server as a whole.","type":"string","maxLength":1024,"default":""},"healthStatus":{"description":"Statuses an HTTP health check accepts: one code or an inclusive range, e.g. 200 or 200-399.","type":"string","pattern":"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$","default":"200-399"},"healthInterval":{"description":"Time between two health checks of a backend (each one jittered by up to 10% so checks do not align). The first check runs as soon as a backend is added.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"2s"},"healthTimeout":{"description":"How long a health check may take (connect, and for HTTP the response headers) before it counts as failed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"1s"},"healthRise":{"description":"Consecutive passing checks that bring an unhealthy backend back (HAProxy rise).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":2},"healthFall":{"description":"Consecutive failing checks that take a healthy backend out (HAProxy fall).","anyOf":[{"type":"integer","minimum":1,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":3},"healthInitial":{"description":"State of a new backend before its checks have decided: healthy (routable at once; fall failures take it out) or unhealthy (no traffic until rise checks pass).","type":"string","enum":["healthy","unhealthy"],"default":"healthy"},"outlierConsecutive":{"description":"Outlier detection (Envoy): this many consecutive failures of real requests (connection errors, resets, timeouts, 5xx) eject a backend. 0 turns it off.","anyOf":[{"type":"integer","minimum":0,"maximum":1000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":5},"outlierBaseEjection":{"description":"How long an ejection lasts, multiplied by the number of times the backend has been ejected (at most 10x); the count decays while it behaves.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"outlierMaxEjectionPercent":{"description":"At most this percentage of the backends may be ejected at once; one may always be ejected when there are two or more, and a lone backend never is.","anyOf":[{"type":"integer","minimum":0,"maximum":100},{"type":"string","pattern":"^\\d{1,9}$"}],"default":50},"outlierUnejectOnCheck":{"description":"on: a passing active health check ends an outlier ejection at once (Envoy's successful_active_health_check_uneject_host); off: an ejected backend stays out for its whole ejection time.","type":"string","enum":["on","off"],"default":"on"},"headerTimeout":{"description":"A client must send its whole request head (request line and headers), counted from its first byte, within this time, or it gets 408 and its connection is closed (slowloris protection).","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"10s"},"bodyTimeout":{"description":"While a client sends a request body, it may pause for at most this long before it gets 408 and its connection is closed.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"30s"},"requestTimeout":{"description":"A whole request, head and body, must arrive within this time, counted from its first byte, or it gets 408 and its connection is closed (slow-body protection, however the bytes trickle in). At least --header-timeout; 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"300s"},"sendTimeout":{"description":"A client that accepts no response bytes for this long (nginx send_timeout: the time between two successful writes) is disconnected, and its upstream request released. 0 turns it off.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"60s"},"idleTimeout":{"description":"An idle keep-alive client connection (no request in progress) is closed after this long.","anyOf":[{"type":"string","pattern":"^\\d+(\\.\\d+)?(ms|s|m|h)?$"},{"type":"number","minimum":0}],"default":"75s"},"maxConnections":{"description":"Most client connections open at once; further connections are closed at once rather than queued. 0 = no limit.","anyOf":[{"type":"integer","minimum":0,"maximum":1000000},{"type":"string","pattern":"^\\d{1,9}$"}],"default":10000},"tlsCert":{"description":"PEM certificate chain for TLS on the traffic port (with --tls-key): clients then negotiate HTTP/2 (h2) or HTTP/1.1 by ALPN. Re-read when the file changes (a renewed Kubernetes Secret), without dropping connections. In the config file, a relative path is resolved against the file's folder.","type":"string","default":""},"tlsKey":{"description":"PEM private key of --tls-cert. Re-read with it when either file changes.","type":"string","default":""},"workers":{"description":"Data-plane worker threads that serve traffic, or auto for one per CPU this process may use (a container CPU limit counts: 500m gives 1). With 1, traffic is served in the controller's own thread, as a single process.","anyOf":[{"type":"integer","minimum":1,"maximum":256},{"type":"string","pattern":"^(?:auto|\\d{1,9})$"}],"default":1},"logLevel":{"description":"Log level: fatal, error, warn, info, debug, trace, silent.","type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$", "u");
@@ -388,10 +388,10 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data.dnsScheme !== undefined){
-let data17 = data.dnsScheme;
+if(data.backendHttp2 !== undefined){
+let data17 = data.backendHttp2;
 if(typeof data17 !== "string"){
-const err28 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err28 = {instancePath:instancePath+"/backendHttp2",schemaPath:"#/properties/backendHttp2/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -400,8 +400,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(!(((data17 === "http") || (data17 === "https")) || (data17 === "h2c"))){
-const err29 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/enum",keyword:"enum",params:{allowedValues: schema11.properties.dnsScheme.enum},message:"must be equal to one of the allowed values"};
+if(!((data17 === "on") || (data17 === "off"))){
+const err29 = {instancePath:instancePath+"/backendHttp2",schemaPath:"#/properties/backendHttp2/enum",keyword:"enum",params:{allowedValues: schema11.properties.backendHttp2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -411,14 +411,10 @@ vErrors.push(err29);
 errors++;
 }
 }
-if(data.dnsMinInterval !== undefined){
-let data18 = data.dnsMinInterval;
-const _errs39 = errors;
-let valid9 = false;
-const _errs40 = errors;
-if(typeof data18 === "string"){
-if(!pattern7.test(data18)){
-const err30 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(data.dnsScheme !== undefined){
+let data18 = data.dnsScheme;
+if(typeof data18 !== "string"){
+const err30 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -427,9 +423,8 @@ vErrors.push(err30);
 }
 errors++;
 }
-}
-else {
-const err31 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data18 === "http") || (data18 === "https")) || (data18 === "h2c"))){
+const err31 = {instancePath:instancePath+"/dnsScheme",schemaPath:"#/properties/dnsScheme/enum",keyword:"enum",params:{allowedValues: schema11.properties.dnsScheme.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -438,13 +433,15 @@ vErrors.push(err31);
 }
 errors++;
 }
-var _valid0 = _errs40 === errors;
-valid9 = valid9 || _valid0;
-if(!valid9){
+}
+if(data.dnsMinInterval !== undefined){
+let data19 = data.dnsMinInterval;
+const _errs41 = errors;
+let valid9 = false;
 const _errs42 = errors;
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 < 0 || isNaN(data18)){
-const err32 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data19 === "string"){
+if(!pattern7.test(data19)){
+const err32 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -455,7 +452,7 @@ errors++;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err33 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -466,9 +463,11 @@ errors++;
 }
 var _valid0 = _errs42 === errors;
 valid9 = valid9 || _valid0;
-}
 if(!valid9){
-const err34 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs44 = errors;
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 < 0 || isNaN(data19)){
+const err34 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -477,26 +476,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-else {
-errors = _errs39;
-if(vErrors !== null){
-if(_errs39){
-vErrors.length = _errs39;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsMaxInterval !== undefined){
-let data19 = data.dnsMaxInterval;
-const _errs45 = errors;
-let valid10 = false;
-const _errs46 = errors;
-if(typeof data19 === "string"){
-if(!pattern7.test(data19)){
-const err35 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err35 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -505,9 +487,11 @@ vErrors.push(err35);
 }
 errors++;
 }
+var _valid0 = _errs44 === errors;
+valid9 = valid9 || _valid0;
 }
-else {
-const err36 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid9){
+const err36 = {instancePath:instancePath+"/dnsMinInterval",schemaPath:"#/properties/dnsMinInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -516,13 +500,26 @@ vErrors.push(err36);
 }
 errors++;
 }
-var _valid1 = _errs46 === errors;
-valid10 = valid10 || _valid1;
-if(!valid10){
+else {
+errors = _errs41;
+if(vErrors !== null){
+if(_errs41){
+vErrors.length = _errs41;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dnsMaxInterval !== undefined){
+let data20 = data.dnsMaxInterval;
+const _errs47 = errors;
+let valid10 = false;
 const _errs48 = errors;
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err37 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data20 === "string"){
+if(!pattern7.test(data20)){
+const err37 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -533,7 +530,7 @@ errors++;
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err38 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -544,9 +541,11 @@ errors++;
 }
 var _valid1 = _errs48 === errors;
 valid10 = valid10 || _valid1;
-}
 if(!valid10){
-const err39 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs50 = errors;
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err39 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -555,25 +554,9 @@ vErrors.push(err39);
 }
 errors++;
 }
-else {
-errors = _errs45;
-if(vErrors !== null){
-if(_errs45){
-vErrors.length = _errs45;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.dnsEmptyAfter !== undefined){
-let data20 = data.dnsEmptyAfter;
-const _errs51 = errors;
-let valid11 = false;
-const _errs52 = errors;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err40 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err40 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -582,9 +565,11 @@ vErrors.push(err40);
 }
 errors++;
 }
-if((typeof data20 == "number") && (isFinite(data20))){
-if(data20 > 100 || isNaN(data20)){
-const err41 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid1 = _errs50 === errors;
+valid10 = valid10 || _valid1;
+}
+if(!valid10){
+const err41 = {instancePath:instancePath+"/dnsMaxInterval",schemaPath:"#/properties/dnsMaxInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -593,8 +578,25 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(data20 < 1 || isNaN(data20)){
-const err42 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs47;
+if(vErrors !== null){
+if(_errs47){
+vErrors.length = _errs47;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dnsEmptyAfter !== undefined){
+let data21 = data.dnsEmptyAfter;
+const _errs53 = errors;
+let valid11 = false;
+const _errs54 = errors;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err42 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -603,14 +605,9 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-var _valid2 = _errs52 === errors;
-valid11 = valid11 || _valid2;
-if(!valid11){
-const _errs54 = errors;
-if(typeof data20 === "string"){
-if(!pattern9.test(data20)){
-const err43 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 > 100 || isNaN(data21)){
+const err43 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -619,9 +616,8 @@ vErrors.push(err43);
 }
 errors++;
 }
-}
-else {
-const err44 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21 < 1 || isNaN(data21)){
+const err44 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -630,11 +626,14 @@ vErrors.push(err44);
 }
 errors++;
 }
+}
 var _valid2 = _errs54 === errors;
 valid11 = valid11 || _valid2;
-}
 if(!valid11){
-const err45 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs56 = errors;
+if(typeof data21 === "string"){
+if(!pattern9.test(data21)){
+const err45 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:[1-9]\\d?|100)$"},message:"must match pattern \""+"^(?:[1-9]\\d?|100)$"+"\""};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -643,23 +642,9 @@ vErrors.push(err45);
 }
 errors++;
 }
-else {
-errors = _errs51;
-if(vErrors !== null){
-if(_errs51){
-vErrors.length = _errs51;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.strategy !== undefined){
-let data21 = data.strategy;
-if(typeof data21 === "string"){
-if(func3(data21) < 1){
-const err46 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err46 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -668,9 +653,11 @@ vErrors.push(err46);
 }
 errors++;
 }
+var _valid2 = _errs56 === errors;
+valid11 = valid11 || _valid2;
 }
-else {
-const err47 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid11){
+const err47 = {instancePath:instancePath+"/dnsEmptyAfter",schemaPath:"#/properties/dnsEmptyAfter/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -679,12 +666,23 @@ vErrors.push(err47);
 }
 errors++;
 }
+else {
+errors = _errs53;
+if(vErrors !== null){
+if(_errs53){
+vErrors.length = _errs53;
 }
-if(data.hashKey !== undefined){
-let data22 = data.hashKey;
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.strategy !== undefined){
+let data22 = data.strategy;
 if(typeof data22 === "string"){
-if(!pattern10.test(data22)){
-const err48 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
+if(func3(data22) < 1){
+const err48 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -695,7 +693,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err49 = {instancePath:instancePath+"/strategy",schemaPath:"#/properties/strategy/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -705,14 +703,11 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data.upstreamTimeout !== undefined){
-let data23 = data.upstreamTimeout;
-const _errs61 = errors;
-let valid12 = false;
-const _errs62 = errors;
+if(data.hashKey !== undefined){
+let data23 = data.hashKey;
 if(typeof data23 === "string"){
-if(!pattern7.test(data23)){
-const err50 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern10.test(data23)){
+const err50 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/pattern",keyword:"pattern",params:{pattern: "^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"},message:"must match pattern \""+"^(?:client-ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"+"\""};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -723,7 +718,7 @@ errors++;
 }
 }
 else {
-const err51 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err51 = {instancePath:instancePath+"/hashKey",schemaPath:"#/properties/hashKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -732,13 +727,15 @@ vErrors.push(err51);
 }
 errors++;
 }
-var _valid3 = _errs62 === errors;
-valid12 = valid12 || _valid3;
-if(!valid12){
+}
+if(data.upstreamTimeout !== undefined){
+let data24 = data.upstreamTimeout;
+const _errs63 = errors;
+let valid12 = false;
 const _errs64 = errors;
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 < 0 || isNaN(data23)){
-const err52 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data24 === "string"){
+if(!pattern7.test(data24)){
+const err52 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -749,7 +746,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err53 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -760,9 +757,11 @@ errors++;
 }
 var _valid3 = _errs64 === errors;
 valid12 = valid12 || _valid3;
-}
 if(!valid12){
-const err54 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs66 = errors;
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 0 || isNaN(data24)){
+const err54 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -771,26 +770,9 @@ vErrors.push(err54);
 }
 errors++;
 }
-else {
-errors = _errs61;
-if(vErrors !== null){
-if(_errs61){
-vErrors.length = _errs61;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.drainTimeout !== undefined){
-let data24 = data.drainTimeout;
-const _errs67 = errors;
-let valid13 = false;
-const _errs68 = errors;
-if(typeof data24 === "string"){
-if(!pattern7.test(data24)){
-const err55 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err55 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -799,9 +781,11 @@ vErrors.push(err55);
 }
 errors++;
 }
+var _valid3 = _errs66 === errors;
+valid12 = valid12 || _valid3;
 }
-else {
-const err56 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid12){
+const err56 = {instancePath:instancePath+"/upstreamTimeout",schemaPath:"#/properties/upstreamTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -810,13 +794,26 @@ vErrors.push(err56);
 }
 errors++;
 }
-var _valid4 = _errs68 === errors;
-valid13 = valid13 || _valid4;
-if(!valid13){
+else {
+errors = _errs63;
+if(vErrors !== null){
+if(_errs63){
+vErrors.length = _errs63;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.drainTimeout !== undefined){
+let data25 = data.drainTimeout;
+const _errs69 = errors;
+let valid13 = false;
 const _errs70 = errors;
-if((typeof data24 == "number") && (isFinite(data24))){
-if(data24 < 0 || isNaN(data24)){
-const err57 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data25 === "string"){
+if(!pattern7.test(data25)){
+const err57 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -827,7 +824,7 @@ errors++;
 }
 }
 else {
-const err58 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err58 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -838,9 +835,11 @@ errors++;
 }
 var _valid4 = _errs70 === errors;
 valid13 = valid13 || _valid4;
-}
 if(!valid13){
-const err59 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs72 = errors;
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err59 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -849,26 +848,9 @@ vErrors.push(err59);
 }
 errors++;
 }
-else {
-errors = _errs67;
-if(vErrors !== null){
-if(_errs67){
-vErrors.length = _errs67;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.shutdownDelay !== undefined){
-let data25 = data.shutdownDelay;
-const _errs73 = errors;
-let valid14 = false;
-const _errs74 = errors;
-if(typeof data25 === "string"){
-if(!pattern7.test(data25)){
-const err60 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err60 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -877,9 +859,11 @@ vErrors.push(err60);
 }
 errors++;
 }
+var _valid4 = _errs72 === errors;
+valid13 = valid13 || _valid4;
 }
-else {
-const err61 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid13){
+const err61 = {instancePath:instancePath+"/drainTimeout",schemaPath:"#/properties/drainTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -888,13 +872,26 @@ vErrors.push(err61);
 }
 errors++;
 }
-var _valid5 = _errs74 === errors;
-valid14 = valid14 || _valid5;
-if(!valid14){
+else {
+errors = _errs69;
+if(vErrors !== null){
+if(_errs69){
+vErrors.length = _errs69;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.shutdownDelay !== undefined){
+let data26 = data.shutdownDelay;
+const _errs75 = errors;
+let valid14 = false;
 const _errs76 = errors;
-if((typeof data25 == "number") && (isFinite(data25))){
-if(data25 < 0 || isNaN(data25)){
-const err62 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data26 === "string"){
+if(!pattern7.test(data26)){
+const err62 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -905,7 +902,7 @@ errors++;
 }
 }
 else {
-const err63 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err63 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -916,9 +913,11 @@ errors++;
 }
 var _valid5 = _errs76 === errors;
 valid14 = valid14 || _valid5;
-}
 if(!valid14){
-const err64 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs78 = errors;
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 < 0 || isNaN(data26)){
+const err64 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -927,25 +926,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-else {
-errors = _errs73;
-if(vErrors !== null){
-if(_errs73){
-vErrors.length = _errs73;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retries !== undefined){
-let data26 = data.retries;
-const _errs79 = errors;
-let valid15 = false;
-const _errs80 = errors;
-if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
-const err65 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err65 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -954,9 +937,11 @@ vErrors.push(err65);
 }
 errors++;
 }
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 > 10 || isNaN(data26)){
-const err66 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+var _valid5 = _errs78 === errors;
+valid14 = valid14 || _valid5;
+}
+if(!valid14){
+const err66 = {instancePath:instancePath+"/shutdownDelay",schemaPath:"#/properties/shutdownDelay/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -965,8 +950,25 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data26 < 0 || isNaN(data26)){
-const err67 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs75;
+if(vErrors !== null){
+if(_errs75){
+vErrors.length = _errs75;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retries !== undefined){
+let data27 = data.retries;
+const _errs81 = errors;
+let valid15 = false;
+const _errs82 = errors;
+if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
+const err67 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -975,14 +977,9 @@ vErrors.push(err67);
 }
 errors++;
 }
-}
-var _valid6 = _errs80 === errors;
-valid15 = valid15 || _valid6;
-if(!valid15){
-const _errs82 = errors;
-if(typeof data26 === "string"){
-if(!pattern14.test(data26)){
-const err68 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data27 == "number") && (isFinite(data27))){
+if(data27 > 10 || isNaN(data27)){
+const err68 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -991,9 +988,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-else {
-const err69 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27 < 0 || isNaN(data27)){
+const err69 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1002,11 +998,14 @@ vErrors.push(err69);
 }
 errors++;
 }
+}
 var _valid6 = _errs82 === errors;
 valid15 = valid15 || _valid6;
-}
 if(!valid15){
-const err70 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs84 = errors;
+if(typeof data27 === "string"){
+if(!pattern14.test(data27)){
+const err70 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1015,25 +1014,9 @@ vErrors.push(err70);
 }
 errors++;
 }
-else {
-errors = _errs79;
-if(vErrors !== null){
-if(_errs79){
-vErrors.length = _errs79;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retryBudget !== undefined){
-let data27 = data.retryBudget;
-const _errs85 = errors;
-let valid16 = false;
-const _errs86 = errors;
-if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
-const err71 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err71 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1042,9 +1025,11 @@ vErrors.push(err71);
 }
 errors++;
 }
-if((typeof data27 == "number") && (isFinite(data27))){
-if(data27 > 100 || isNaN(data27)){
-const err72 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid6 = _errs84 === errors;
+valid15 = valid15 || _valid6;
+}
+if(!valid15){
+const err72 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1053,8 +1038,25 @@ vErrors.push(err72);
 }
 errors++;
 }
-if(data27 < 0 || isNaN(data27)){
-const err73 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs81;
+if(vErrors !== null){
+if(_errs81){
+vErrors.length = _errs81;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retryBudget !== undefined){
+let data28 = data.retryBudget;
+const _errs87 = errors;
+let valid16 = false;
+const _errs88 = errors;
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+const err73 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1063,14 +1065,9 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-var _valid7 = _errs86 === errors;
-valid16 = valid16 || _valid7;
-if(!valid16){
-const _errs88 = errors;
-if(typeof data27 === "string"){
-if(!pattern14.test(data27)){
-const err74 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 > 100 || isNaN(data28)){
+const err74 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1079,9 +1076,8 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-else {
-const err75 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28 < 0 || isNaN(data28)){
+const err75 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1090,11 +1086,14 @@ vErrors.push(err75);
 }
 errors++;
 }
+}
 var _valid7 = _errs88 === errors;
 valid16 = valid16 || _valid7;
-}
 if(!valid16){
-const err76 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs90 = errors;
+if(typeof data28 === "string"){
+if(!pattern14.test(data28)){
+const err76 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1103,25 +1102,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-else {
-errors = _errs85;
-if(vErrors !== null){
-if(_errs85){
-vErrors.length = _errs85;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.retryBodyLimit !== undefined){
-let data28 = data.retryBodyLimit;
-const _errs91 = errors;
-let valid17 = false;
-const _errs92 = errors;
-if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
-const err77 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err77 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1130,9 +1113,11 @@ vErrors.push(err77);
 }
 errors++;
 }
-if((typeof data28 == "number") && (isFinite(data28))){
-if(data28 > 67108864 || isNaN(data28)){
-const err78 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
+var _valid7 = _errs90 === errors;
+valid16 = valid16 || _valid7;
+}
+if(!valid16){
+const err78 = {instancePath:instancePath+"/retryBudget",schemaPath:"#/properties/retryBudget/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1141,8 +1126,25 @@ vErrors.push(err78);
 }
 errors++;
 }
-if(data28 < 0 || isNaN(data28)){
-const err79 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs87;
+if(vErrors !== null){
+if(_errs87){
+vErrors.length = _errs87;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.retryBodyLimit !== undefined){
+let data29 = data.retryBodyLimit;
+const _errs93 = errors;
+let valid17 = false;
+const _errs94 = errors;
+if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
+const err79 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1151,14 +1153,9 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-var _valid8 = _errs92 === errors;
-valid17 = valid17 || _valid8;
-if(!valid17){
-const _errs94 = errors;
-if(typeof data28 === "string"){
-if(!pattern14.test(data28)){
-const err80 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data29 == "number") && (isFinite(data29))){
+if(data29 > 67108864 || isNaN(data29)){
+const err80 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 67108864},message:"must be <= 67108864"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1167,9 +1164,8 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-else {
-const err81 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data29 < 0 || isNaN(data29)){
+const err81 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1178,11 +1174,14 @@ vErrors.push(err81);
 }
 errors++;
 }
+}
 var _valid8 = _errs94 === errors;
 valid17 = valid17 || _valid8;
-}
 if(!valid17){
-const err82 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs96 = errors;
+if(typeof data29 === "string"){
+if(!pattern14.test(data29)){
+const err82 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1191,25 +1190,9 @@ vErrors.push(err82);
 }
 errors++;
 }
-else {
-errors = _errs91;
-if(vErrors !== null){
-if(_errs91){
-vErrors.length = _errs91;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.panicThreshold !== undefined){
-let data29 = data.panicThreshold;
-const _errs97 = errors;
-let valid18 = false;
-const _errs98 = errors;
-if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
-const err83 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err83 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1218,9 +1201,11 @@ vErrors.push(err83);
 }
 errors++;
 }
-if((typeof data29 == "number") && (isFinite(data29))){
-if(data29 > 100 || isNaN(data29)){
-const err84 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid8 = _errs96 === errors;
+valid17 = valid17 || _valid8;
+}
+if(!valid17){
+const err84 = {instancePath:instancePath+"/retryBodyLimit",schemaPath:"#/properties/retryBodyLimit/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1229,8 +1214,25 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(data29 < 0 || isNaN(data29)){
-const err85 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs93;
+if(vErrors !== null){
+if(_errs93){
+vErrors.length = _errs93;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.panicThreshold !== undefined){
+let data30 = data.panicThreshold;
+const _errs99 = errors;
+let valid18 = false;
+const _errs100 = errors;
+if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
+const err85 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1239,14 +1241,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-var _valid9 = _errs98 === errors;
-valid18 = valid18 || _valid9;
-if(!valid18){
-const _errs100 = errors;
-if(typeof data29 === "string"){
-if(!pattern14.test(data29)){
-const err86 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 > 100 || isNaN(data30)){
+const err86 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1255,9 +1252,8 @@ vErrors.push(err86);
 }
 errors++;
 }
-}
-else {
-const err87 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data30 < 0 || isNaN(data30)){
+const err87 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1266,11 +1262,14 @@ vErrors.push(err87);
 }
 errors++;
 }
+}
 var _valid9 = _errs100 === errors;
 valid18 = valid18 || _valid9;
-}
 if(!valid18){
-const err88 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs102 = errors;
+if(typeof data30 === "string"){
+if(!pattern14.test(data30)){
+const err88 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1279,26 +1278,9 @@ vErrors.push(err88);
 }
 errors++;
 }
-else {
-errors = _errs97;
-if(vErrors !== null){
-if(_errs97){
-vErrors.length = _errs97;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.slowStart !== undefined){
-let data30 = data.slowStart;
-const _errs103 = errors;
-let valid19 = false;
-const _errs104 = errors;
-if(typeof data30 === "string"){
-if(!pattern7.test(data30)){
-const err89 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err89 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1307,9 +1289,11 @@ vErrors.push(err89);
 }
 errors++;
 }
+var _valid9 = _errs102 === errors;
+valid18 = valid18 || _valid9;
 }
-else {
-const err90 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid18){
+const err90 = {instancePath:instancePath+"/panicThreshold",schemaPath:"#/properties/panicThreshold/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1318,13 +1302,26 @@ vErrors.push(err90);
 }
 errors++;
 }
-var _valid10 = _errs104 === errors;
-valid19 = valid19 || _valid10;
-if(!valid19){
+else {
+errors = _errs99;
+if(vErrors !== null){
+if(_errs99){
+vErrors.length = _errs99;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.slowStart !== undefined){
+let data31 = data.slowStart;
+const _errs105 = errors;
+let valid19 = false;
 const _errs106 = errors;
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 < 0 || isNaN(data30)){
-const err91 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data31 === "string"){
+if(!pattern7.test(data31)){
+const err91 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1335,7 +1332,7 @@ errors++;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err92 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1346,9 +1343,11 @@ errors++;
 }
 var _valid10 = _errs106 === errors;
 valid19 = valid19 || _valid10;
-}
 if(!valid19){
-const err93 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs108 = errors;
+if((typeof data31 == "number") && (isFinite(data31))){
+if(data31 < 0 || isNaN(data31)){
+const err93 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1357,22 +1356,9 @@ vErrors.push(err93);
 }
 errors++;
 }
-else {
-errors = _errs103;
-if(vErrors !== null){
-if(_errs103){
-vErrors.length = _errs103;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthMode !== undefined){
-let data31 = data.healthMode;
-if(typeof data31 !== "string"){
-const err94 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err94 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1381,8 +1367,11 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(!(((((data31 === "auto") || (data31 === "http")) || (data31 === "tcp")) || (data31 === "grpc")) || (data31 === "off"))){
-const err95 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
+var _valid10 = _errs108 === errors;
+valid19 = valid19 || _valid10;
+}
+if(!valid19){
+const err95 = {instancePath:instancePath+"/slowStart",schemaPath:"#/properties/slowStart/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1391,12 +1380,22 @@ vErrors.push(err95);
 }
 errors++;
 }
+else {
+errors = _errs105;
+if(vErrors !== null){
+if(_errs105){
+vErrors.length = _errs105;
 }
-if(data.healthPath !== undefined){
-let data32 = data.healthPath;
-if(typeof data32 === "string"){
-if(!pattern19.test(data32)){
-const err96 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthMode !== undefined){
+let data32 = data.healthMode;
+if(typeof data32 !== "string"){
+const err96 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1405,9 +1404,8 @@ vErrors.push(err96);
 }
 errors++;
 }
-}
-else {
-const err97 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data32 === "auto") || (data32 === "http")) || (data32 === "tcp")) || (data32 === "grpc")) || (data32 === "off"))){
+const err97 = {instancePath:instancePath+"/healthMode",schemaPath:"#/properties/healthMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1417,11 +1415,11 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data.healthGrpcService !== undefined){
-let data33 = data.healthGrpcService;
+if(data.healthPath !== undefined){
+let data33 = data.healthPath;
 if(typeof data33 === "string"){
-if(func3(data33) > 1024){
-const err98 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(!pattern19.test(data33)){
+const err98 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/pattern",keyword:"pattern",params:{pattern: "^(?:|/[!-~]*)$"},message:"must match pattern \""+"^(?:|/[!-~]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1432,7 +1430,7 @@ errors++;
 }
 }
 else {
-const err99 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err99 = {instancePath:instancePath+"/healthPath",schemaPath:"#/properties/healthPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1442,11 +1440,11 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data.healthStatus !== undefined){
-let data34 = data.healthStatus;
+if(data.healthGrpcService !== undefined){
+let data34 = data.healthGrpcService;
 if(typeof data34 === "string"){
-if(!pattern20.test(data34)){
-const err100 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
+if(func3(data34) > 1024){
+const err100 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1457,7 +1455,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err101 = {instancePath:instancePath+"/healthGrpcService",schemaPath:"#/properties/healthGrpcService/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1467,14 +1465,11 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data.healthInterval !== undefined){
-let data35 = data.healthInterval;
-const _errs117 = errors;
-let valid20 = false;
-const _errs118 = errors;
+if(data.healthStatus !== undefined){
+let data35 = data.healthStatus;
 if(typeof data35 === "string"){
-if(!pattern7.test(data35)){
-const err102 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+if(!pattern20.test(data35)){
+const err102 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/pattern",keyword:"pattern",params:{pattern: "^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"},message:"must match pattern \""+"^[1-5]\\d\\d(?:-[1-5]\\d\\d)?$"+"\""};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1485,7 +1480,7 @@ errors++;
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err103 = {instancePath:instancePath+"/healthStatus",schemaPath:"#/properties/healthStatus/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1494,13 +1489,15 @@ vErrors.push(err103);
 }
 errors++;
 }
-var _valid11 = _errs118 === errors;
-valid20 = valid20 || _valid11;
-if(!valid20){
+}
+if(data.healthInterval !== undefined){
+let data36 = data.healthInterval;
+const _errs119 = errors;
+let valid20 = false;
 const _errs120 = errors;
-if((typeof data35 == "number") && (isFinite(data35))){
-if(data35 < 0 || isNaN(data35)){
-const err104 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data36 === "string"){
+if(!pattern7.test(data36)){
+const err104 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1511,7 +1508,7 @@ errors++;
 }
 }
 else {
-const err105 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err105 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1522,9 +1519,11 @@ errors++;
 }
 var _valid11 = _errs120 === errors;
 valid20 = valid20 || _valid11;
-}
 if(!valid20){
-const err106 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs122 = errors;
+if((typeof data36 == "number") && (isFinite(data36))){
+if(data36 < 0 || isNaN(data36)){
+const err106 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1533,26 +1532,9 @@ vErrors.push(err106);
 }
 errors++;
 }
-else {
-errors = _errs117;
-if(vErrors !== null){
-if(_errs117){
-vErrors.length = _errs117;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthTimeout !== undefined){
-let data36 = data.healthTimeout;
-const _errs123 = errors;
-let valid21 = false;
-const _errs124 = errors;
-if(typeof data36 === "string"){
-if(!pattern7.test(data36)){
-const err107 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err107 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1561,9 +1543,11 @@ vErrors.push(err107);
 }
 errors++;
 }
+var _valid11 = _errs122 === errors;
+valid20 = valid20 || _valid11;
 }
-else {
-const err108 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid20){
+const err108 = {instancePath:instancePath+"/healthInterval",schemaPath:"#/properties/healthInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1572,13 +1556,26 @@ vErrors.push(err108);
 }
 errors++;
 }
-var _valid12 = _errs124 === errors;
-valid21 = valid21 || _valid12;
-if(!valid21){
+else {
+errors = _errs119;
+if(vErrors !== null){
+if(_errs119){
+vErrors.length = _errs119;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthTimeout !== undefined){
+let data37 = data.healthTimeout;
+const _errs125 = errors;
+let valid21 = false;
 const _errs126 = errors;
-if((typeof data36 == "number") && (isFinite(data36))){
-if(data36 < 0 || isNaN(data36)){
-const err109 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data37 === "string"){
+if(!pattern7.test(data37)){
+const err109 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1589,7 +1586,7 @@ errors++;
 }
 }
 else {
-const err110 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err110 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1600,9 +1597,11 @@ errors++;
 }
 var _valid12 = _errs126 === errors;
 valid21 = valid21 || _valid12;
-}
 if(!valid21){
-const err111 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs128 = errors;
+if((typeof data37 == "number") && (isFinite(data37))){
+if(data37 < 0 || isNaN(data37)){
+const err111 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1611,25 +1610,9 @@ vErrors.push(err111);
 }
 errors++;
 }
-else {
-errors = _errs123;
-if(vErrors !== null){
-if(_errs123){
-vErrors.length = _errs123;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthRise !== undefined){
-let data37 = data.healthRise;
-const _errs129 = errors;
-let valid22 = false;
-const _errs130 = errors;
-if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
-const err112 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err112 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1638,9 +1621,11 @@ vErrors.push(err112);
 }
 errors++;
 }
-if((typeof data37 == "number") && (isFinite(data37))){
-if(data37 > 100 || isNaN(data37)){
-const err113 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid12 = _errs128 === errors;
+valid21 = valid21 || _valid12;
+}
+if(!valid21){
+const err113 = {instancePath:instancePath+"/healthTimeout",schemaPath:"#/properties/healthTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1649,8 +1634,25 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(data37 < 1 || isNaN(data37)){
-const err114 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs125;
+if(vErrors !== null){
+if(_errs125){
+vErrors.length = _errs125;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthRise !== undefined){
+let data38 = data.healthRise;
+const _errs131 = errors;
+let valid22 = false;
+const _errs132 = errors;
+if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
+const err114 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1659,14 +1661,9 @@ vErrors.push(err114);
 }
 errors++;
 }
-}
-var _valid13 = _errs130 === errors;
-valid22 = valid22 || _valid13;
-if(!valid22){
-const _errs132 = errors;
-if(typeof data37 === "string"){
-if(!pattern14.test(data37)){
-const err115 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data38 == "number") && (isFinite(data38))){
+if(data38 > 100 || isNaN(data38)){
+const err115 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1675,9 +1672,8 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-else {
-const err116 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data38 < 1 || isNaN(data38)){
+const err116 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1686,11 +1682,14 @@ vErrors.push(err116);
 }
 errors++;
 }
+}
 var _valid13 = _errs132 === errors;
 valid22 = valid22 || _valid13;
-}
 if(!valid22){
-const err117 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs134 = errors;
+if(typeof data38 === "string"){
+if(!pattern14.test(data38)){
+const err117 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1699,25 +1698,9 @@ vErrors.push(err117);
 }
 errors++;
 }
-else {
-errors = _errs129;
-if(vErrors !== null){
-if(_errs129){
-vErrors.length = _errs129;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthFall !== undefined){
-let data38 = data.healthFall;
-const _errs135 = errors;
-let valid23 = false;
-const _errs136 = errors;
-if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
-const err118 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err118 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1726,9 +1709,11 @@ vErrors.push(err118);
 }
 errors++;
 }
-if((typeof data38 == "number") && (isFinite(data38))){
-if(data38 > 100 || isNaN(data38)){
-const err119 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid13 = _errs134 === errors;
+valid22 = valid22 || _valid13;
+}
+if(!valid22){
+const err119 = {instancePath:instancePath+"/healthRise",schemaPath:"#/properties/healthRise/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1737,8 +1722,25 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(data38 < 1 || isNaN(data38)){
-const err120 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+else {
+errors = _errs131;
+if(vErrors !== null){
+if(_errs131){
+vErrors.length = _errs131;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthFall !== undefined){
+let data39 = data.healthFall;
+const _errs137 = errors;
+let valid23 = false;
+const _errs138 = errors;
+if(!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))){
+const err120 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1747,14 +1749,9 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-var _valid14 = _errs136 === errors;
-valid23 = valid23 || _valid14;
-if(!valid23){
-const _errs138 = errors;
-if(typeof data38 === "string"){
-if(!pattern14.test(data38)){
-const err121 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data39 == "number") && (isFinite(data39))){
+if(data39 > 100 || isNaN(data39)){
+const err121 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1763,9 +1760,8 @@ vErrors.push(err121);
 }
 errors++;
 }
-}
-else {
-const err122 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data39 < 1 || isNaN(data39)){
+const err122 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1774,11 +1770,14 @@ vErrors.push(err122);
 }
 errors++;
 }
+}
 var _valid14 = _errs138 === errors;
 valid23 = valid23 || _valid14;
-}
 if(!valid23){
-const err123 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs140 = errors;
+if(typeof data39 === "string"){
+if(!pattern14.test(data39)){
+const err123 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1787,22 +1786,9 @@ vErrors.push(err123);
 }
 errors++;
 }
-else {
-errors = _errs135;
-if(vErrors !== null){
-if(_errs135){
-vErrors.length = _errs135;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.healthInitial !== undefined){
-let data39 = data.healthInitial;
-if(typeof data39 !== "string"){
-const err124 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err124 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1811,8 +1797,11 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(!((data39 === "healthy") || (data39 === "unhealthy"))){
-const err125 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
+var _valid14 = _errs140 === errors;
+valid23 = valid23 || _valid14;
+}
+if(!valid23){
+const err125 = {instancePath:instancePath+"/healthFall",schemaPath:"#/properties/healthFall/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1821,14 +1810,22 @@ vErrors.push(err125);
 }
 errors++;
 }
+else {
+errors = _errs137;
+if(vErrors !== null){
+if(_errs137){
+vErrors.length = _errs137;
 }
-if(data.outlierConsecutive !== undefined){
-let data40 = data.outlierConsecutive;
-const _errs143 = errors;
-let valid24 = false;
-const _errs144 = errors;
-if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
-const err126 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.healthInitial !== undefined){
+let data40 = data.healthInitial;
+if(typeof data40 !== "string"){
+const err126 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1837,9 +1834,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 > 1000 || isNaN(data40)){
-const err127 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(!((data40 === "healthy") || (data40 === "unhealthy"))){
+const err127 = {instancePath:instancePath+"/healthInitial",schemaPath:"#/properties/healthInitial/enum",keyword:"enum",params:{allowedValues: schema11.properties.healthInitial.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1848,8 +1844,14 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data40 < 0 || isNaN(data40)){
-const err128 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.outlierConsecutive !== undefined){
+let data41 = data.outlierConsecutive;
+const _errs145 = errors;
+let valid24 = false;
+const _errs146 = errors;
+if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
+const err128 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1858,14 +1860,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-var _valid15 = _errs144 === errors;
-valid24 = valid24 || _valid15;
-if(!valid24){
-const _errs146 = errors;
-if(typeof data40 === "string"){
-if(!pattern14.test(data40)){
-const err129 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data41 == "number") && (isFinite(data41))){
+if(data41 > 1000 || isNaN(data41)){
+const err129 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1874,9 +1871,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-else {
-const err130 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data41 < 0 || isNaN(data41)){
+const err130 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1885,11 +1881,14 @@ vErrors.push(err130);
 }
 errors++;
 }
+}
 var _valid15 = _errs146 === errors;
 valid24 = valid24 || _valid15;
-}
 if(!valid24){
-const err131 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs148 = errors;
+if(typeof data41 === "string"){
+if(!pattern14.test(data41)){
+const err131 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1898,26 +1897,9 @@ vErrors.push(err131);
 }
 errors++;
 }
-else {
-errors = _errs143;
-if(vErrors !== null){
-if(_errs143){
-vErrors.length = _errs143;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierBaseEjection !== undefined){
-let data41 = data.outlierBaseEjection;
-const _errs149 = errors;
-let valid25 = false;
-const _errs150 = errors;
-if(typeof data41 === "string"){
-if(!pattern7.test(data41)){
-const err132 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err132 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1926,9 +1908,11 @@ vErrors.push(err132);
 }
 errors++;
 }
+var _valid15 = _errs148 === errors;
+valid24 = valid24 || _valid15;
 }
-else {
-const err133 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid24){
+const err133 = {instancePath:instancePath+"/outlierConsecutive",schemaPath:"#/properties/outlierConsecutive/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1937,13 +1921,26 @@ vErrors.push(err133);
 }
 errors++;
 }
-var _valid16 = _errs150 === errors;
-valid25 = valid25 || _valid16;
-if(!valid25){
+else {
+errors = _errs145;
+if(vErrors !== null){
+if(_errs145){
+vErrors.length = _errs145;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierBaseEjection !== undefined){
+let data42 = data.outlierBaseEjection;
+const _errs151 = errors;
+let valid25 = false;
 const _errs152 = errors;
-if((typeof data41 == "number") && (isFinite(data41))){
-if(data41 < 0 || isNaN(data41)){
-const err134 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data42 === "string"){
+if(!pattern7.test(data42)){
+const err134 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1954,7 +1951,7 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err135 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1965,9 +1962,11 @@ errors++;
 }
 var _valid16 = _errs152 === errors;
 valid25 = valid25 || _valid16;
-}
 if(!valid25){
-const err136 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs154 = errors;
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 < 0 || isNaN(data42)){
+const err136 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1976,25 +1975,9 @@ vErrors.push(err136);
 }
 errors++;
 }
-else {
-errors = _errs149;
-if(vErrors !== null){
-if(_errs149){
-vErrors.length = _errs149;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierMaxEjectionPercent !== undefined){
-let data42 = data.outlierMaxEjectionPercent;
-const _errs155 = errors;
-let valid26 = false;
-const _errs156 = errors;
-if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-const err137 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err137 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2003,9 +1986,11 @@ vErrors.push(err137);
 }
 errors++;
 }
-if((typeof data42 == "number") && (isFinite(data42))){
-if(data42 > 100 || isNaN(data42)){
-const err138 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+var _valid16 = _errs154 === errors;
+valid25 = valid25 || _valid16;
+}
+if(!valid25){
+const err138 = {instancePath:instancePath+"/outlierBaseEjection",schemaPath:"#/properties/outlierBaseEjection/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2014,8 +1999,25 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data42 < 0 || isNaN(data42)){
-const err139 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs151;
+if(vErrors !== null){
+if(_errs151){
+vErrors.length = _errs151;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierMaxEjectionPercent !== undefined){
+let data43 = data.outlierMaxEjectionPercent;
+const _errs157 = errors;
+let valid26 = false;
+const _errs158 = errors;
+if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
+const err139 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2024,14 +2026,9 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-var _valid17 = _errs156 === errors;
-valid26 = valid26 || _valid17;
-if(!valid26){
-const _errs158 = errors;
-if(typeof data42 === "string"){
-if(!pattern14.test(data42)){
-const err140 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 > 100 || isNaN(data43)){
+const err140 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2040,9 +2037,8 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-else {
-const err141 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data43 < 0 || isNaN(data43)){
+const err141 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2051,11 +2047,14 @@ vErrors.push(err141);
 }
 errors++;
 }
+}
 var _valid17 = _errs158 === errors;
 valid26 = valid26 || _valid17;
-}
 if(!valid26){
-const err142 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs160 = errors;
+if(typeof data43 === "string"){
+if(!pattern14.test(data43)){
+const err142 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2064,22 +2063,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-else {
-errors = _errs155;
-if(vErrors !== null){
-if(_errs155){
-vErrors.length = _errs155;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outlierUnejectOnCheck !== undefined){
-let data43 = data.outlierUnejectOnCheck;
-if(typeof data43 !== "string"){
-const err143 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err143 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2088,8 +2074,11 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(!((data43 === "on") || (data43 === "off"))){
-const err144 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
+var _valid17 = _errs160 === errors;
+valid26 = valid26 || _valid17;
+}
+if(!valid26){
+const err144 = {instancePath:instancePath+"/outlierMaxEjectionPercent",schemaPath:"#/properties/outlierMaxEjectionPercent/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2098,15 +2087,22 @@ vErrors.push(err144);
 }
 errors++;
 }
+else {
+errors = _errs157;
+if(vErrors !== null){
+if(_errs157){
+vErrors.length = _errs157;
 }
-if(data.headerTimeout !== undefined){
-let data44 = data.headerTimeout;
-const _errs163 = errors;
-let valid27 = false;
-const _errs164 = errors;
-if(typeof data44 === "string"){
-if(!pattern7.test(data44)){
-const err145 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outlierUnejectOnCheck !== undefined){
+let data44 = data.outlierUnejectOnCheck;
+if(typeof data44 !== "string"){
+const err145 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2115,9 +2111,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-else {
-const err146 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data44 === "on") || (data44 === "off"))){
+const err146 = {instancePath:instancePath+"/outlierUnejectOnCheck",schemaPath:"#/properties/outlierUnejectOnCheck/enum",keyword:"enum",params:{allowedValues: schema11.properties.outlierUnejectOnCheck.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2126,13 +2121,15 @@ vErrors.push(err146);
 }
 errors++;
 }
-var _valid18 = _errs164 === errors;
-valid27 = valid27 || _valid18;
-if(!valid27){
+}
+if(data.headerTimeout !== undefined){
+let data45 = data.headerTimeout;
+const _errs165 = errors;
+let valid27 = false;
 const _errs166 = errors;
-if((typeof data44 == "number") && (isFinite(data44))){
-if(data44 < 0 || isNaN(data44)){
-const err147 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data45 === "string"){
+if(!pattern7.test(data45)){
+const err147 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2143,7 +2140,7 @@ errors++;
 }
 }
 else {
-const err148 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err148 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2154,9 +2151,11 @@ errors++;
 }
 var _valid18 = _errs166 === errors;
 valid27 = valid27 || _valid18;
-}
 if(!valid27){
-const err149 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs168 = errors;
+if((typeof data45 == "number") && (isFinite(data45))){
+if(data45 < 0 || isNaN(data45)){
+const err149 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -2165,26 +2164,9 @@ vErrors.push(err149);
 }
 errors++;
 }
-else {
-errors = _errs163;
-if(vErrors !== null){
-if(_errs163){
-vErrors.length = _errs163;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.bodyTimeout !== undefined){
-let data45 = data.bodyTimeout;
-const _errs169 = errors;
-let valid28 = false;
-const _errs170 = errors;
-if(typeof data45 === "string"){
-if(!pattern7.test(data45)){
-const err150 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err150 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -2193,9 +2175,11 @@ vErrors.push(err150);
 }
 errors++;
 }
+var _valid18 = _errs168 === errors;
+valid27 = valid27 || _valid18;
 }
-else {
-const err151 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid27){
+const err151 = {instancePath:instancePath+"/headerTimeout",schemaPath:"#/properties/headerTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -2204,13 +2188,26 @@ vErrors.push(err151);
 }
 errors++;
 }
-var _valid19 = _errs170 === errors;
-valid28 = valid28 || _valid19;
-if(!valid28){
+else {
+errors = _errs165;
+if(vErrors !== null){
+if(_errs165){
+vErrors.length = _errs165;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.bodyTimeout !== undefined){
+let data46 = data.bodyTimeout;
+const _errs171 = errors;
+let valid28 = false;
 const _errs172 = errors;
-if((typeof data45 == "number") && (isFinite(data45))){
-if(data45 < 0 || isNaN(data45)){
-const err152 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data46 === "string"){
+if(!pattern7.test(data46)){
+const err152 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -2221,7 +2218,7 @@ errors++;
 }
 }
 else {
-const err153 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err153 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -2232,9 +2229,11 @@ errors++;
 }
 var _valid19 = _errs172 === errors;
 valid28 = valid28 || _valid19;
-}
 if(!valid28){
-const err154 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs174 = errors;
+if((typeof data46 == "number") && (isFinite(data46))){
+if(data46 < 0 || isNaN(data46)){
+const err154 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -2243,26 +2242,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-else {
-errors = _errs169;
-if(vErrors !== null){
-if(_errs169){
-vErrors.length = _errs169;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.requestTimeout !== undefined){
-let data46 = data.requestTimeout;
-const _errs175 = errors;
-let valid29 = false;
-const _errs176 = errors;
-if(typeof data46 === "string"){
-if(!pattern7.test(data46)){
-const err155 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err155 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -2271,9 +2253,11 @@ vErrors.push(err155);
 }
 errors++;
 }
+var _valid19 = _errs174 === errors;
+valid28 = valid28 || _valid19;
 }
-else {
-const err156 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid28){
+const err156 = {instancePath:instancePath+"/bodyTimeout",schemaPath:"#/properties/bodyTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -2282,13 +2266,26 @@ vErrors.push(err156);
 }
 errors++;
 }
-var _valid20 = _errs176 === errors;
-valid29 = valid29 || _valid20;
-if(!valid29){
+else {
+errors = _errs171;
+if(vErrors !== null){
+if(_errs171){
+vErrors.length = _errs171;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.requestTimeout !== undefined){
+let data47 = data.requestTimeout;
+const _errs177 = errors;
+let valid29 = false;
 const _errs178 = errors;
-if((typeof data46 == "number") && (isFinite(data46))){
-if(data46 < 0 || isNaN(data46)){
-const err157 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data47 === "string"){
+if(!pattern7.test(data47)){
+const err157 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2299,7 +2296,7 @@ errors++;
 }
 }
 else {
-const err158 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err158 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2310,9 +2307,11 @@ errors++;
 }
 var _valid20 = _errs178 === errors;
 valid29 = valid29 || _valid20;
-}
 if(!valid29){
-const err159 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs180 = errors;
+if((typeof data47 == "number") && (isFinite(data47))){
+if(data47 < 0 || isNaN(data47)){
+const err159 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2321,26 +2320,9 @@ vErrors.push(err159);
 }
 errors++;
 }
-else {
-errors = _errs175;
-if(vErrors !== null){
-if(_errs175){
-vErrors.length = _errs175;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.sendTimeout !== undefined){
-let data47 = data.sendTimeout;
-const _errs181 = errors;
-let valid30 = false;
-const _errs182 = errors;
-if(typeof data47 === "string"){
-if(!pattern7.test(data47)){
-const err160 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err160 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2349,9 +2331,11 @@ vErrors.push(err160);
 }
 errors++;
 }
+var _valid20 = _errs180 === errors;
+valid29 = valid29 || _valid20;
 }
-else {
-const err161 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid29){
+const err161 = {instancePath:instancePath+"/requestTimeout",schemaPath:"#/properties/requestTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2360,13 +2344,26 @@ vErrors.push(err161);
 }
 errors++;
 }
-var _valid21 = _errs182 === errors;
-valid30 = valid30 || _valid21;
-if(!valid30){
+else {
+errors = _errs177;
+if(vErrors !== null){
+if(_errs177){
+vErrors.length = _errs177;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.sendTimeout !== undefined){
+let data48 = data.sendTimeout;
+const _errs183 = errors;
+let valid30 = false;
 const _errs184 = errors;
-if((typeof data47 == "number") && (isFinite(data47))){
-if(data47 < 0 || isNaN(data47)){
-const err162 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data48 === "string"){
+if(!pattern7.test(data48)){
+const err162 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2377,7 +2374,7 @@ errors++;
 }
 }
 else {
-const err163 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err163 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2388,9 +2385,11 @@ errors++;
 }
 var _valid21 = _errs184 === errors;
 valid30 = valid30 || _valid21;
-}
 if(!valid30){
-const err164 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs186 = errors;
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 < 0 || isNaN(data48)){
+const err164 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2399,26 +2398,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-else {
-errors = _errs181;
-if(vErrors !== null){
-if(_errs181){
-vErrors.length = _errs181;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.idleTimeout !== undefined){
-let data48 = data.idleTimeout;
-const _errs187 = errors;
-let valid31 = false;
-const _errs188 = errors;
-if(typeof data48 === "string"){
-if(!pattern7.test(data48)){
-const err165 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
+const err165 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2427,9 +2409,11 @@ vErrors.push(err165);
 }
 errors++;
 }
+var _valid21 = _errs186 === errors;
+valid30 = valid30 || _valid21;
 }
-else {
-const err166 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid30){
+const err166 = {instancePath:instancePath+"/sendTimeout",schemaPath:"#/properties/sendTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2438,13 +2422,26 @@ vErrors.push(err166);
 }
 errors++;
 }
-var _valid22 = _errs188 === errors;
-valid31 = valid31 || _valid22;
-if(!valid31){
+else {
+errors = _errs183;
+if(vErrors !== null){
+if(_errs183){
+vErrors.length = _errs183;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.idleTimeout !== undefined){
+let data49 = data.idleTimeout;
+const _errs189 = errors;
+let valid31 = false;
 const _errs190 = errors;
-if((typeof data48 == "number") && (isFinite(data48))){
-if(data48 < 0 || isNaN(data48)){
-const err167 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data49 === "string"){
+if(!pattern7.test(data49)){
+const err167 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^\\d+(\\.\\d+)?(ms|s|m|h)?$"},message:"must match pattern \""+"^\\d+(\\.\\d+)?(ms|s|m|h)?$"+"\""};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2455,7 +2452,7 @@ errors++;
 }
 }
 else {
-const err168 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err168 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2466,9 +2463,11 @@ errors++;
 }
 var _valid22 = _errs190 === errors;
 valid31 = valid31 || _valid22;
-}
 if(!valid31){
-const err169 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs192 = errors;
+if((typeof data49 == "number") && (isFinite(data49))){
+if(data49 < 0 || isNaN(data49)){
+const err169 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2477,25 +2476,9 @@ vErrors.push(err169);
 }
 errors++;
 }
-else {
-errors = _errs187;
-if(vErrors !== null){
-if(_errs187){
-vErrors.length = _errs187;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.maxConnections !== undefined){
-let data49 = data.maxConnections;
-const _errs193 = errors;
-let valid32 = false;
-const _errs194 = errors;
-if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){
-const err170 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err170 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2504,9 +2487,11 @@ vErrors.push(err170);
 }
 errors++;
 }
-if((typeof data49 == "number") && (isFinite(data49))){
-if(data49 > 1000000 || isNaN(data49)){
-const err171 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+var _valid22 = _errs192 === errors;
+valid31 = valid31 || _valid22;
+}
+if(!valid31){
+const err171 = {instancePath:instancePath+"/idleTimeout",schemaPath:"#/properties/idleTimeout/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2515,8 +2500,25 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(data49 < 0 || isNaN(data49)){
-const err172 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+errors = _errs189;
+if(vErrors !== null){
+if(_errs189){
+vErrors.length = _errs189;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.maxConnections !== undefined){
+let data50 = data.maxConnections;
+const _errs195 = errors;
+let valid32 = false;
+const _errs196 = errors;
+if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
+const err172 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2525,14 +2527,9 @@ vErrors.push(err172);
 }
 errors++;
 }
-}
-var _valid23 = _errs194 === errors;
-valid32 = valid32 || _valid23;
-if(!valid32){
-const _errs196 = errors;
-if(typeof data49 === "string"){
-if(!pattern14.test(data49)){
-const err173 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
+if((typeof data50 == "number") && (isFinite(data50))){
+if(data50 > 1000000 || isNaN(data50)){
+const err173 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2541,9 +2538,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-else {
-const err174 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50 < 0 || isNaN(data50)){
+const err174 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2552,11 +2548,14 @@ vErrors.push(err174);
 }
 errors++;
 }
+}
 var _valid23 = _errs196 === errors;
 valid32 = valid32 || _valid23;
-}
 if(!valid32){
-const err175 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs198 = errors;
+if(typeof data50 === "string"){
+if(!pattern14.test(data50)){
+const err175 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\d{1,9}$"},message:"must match pattern \""+"^\\d{1,9}$"+"\""};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2565,11 +2564,35 @@ vErrors.push(err175);
 }
 errors++;
 }
+}
 else {
-errors = _errs193;
+const err176 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+var _valid23 = _errs198 === errors;
+valid32 = valid32 || _valid23;
+}
+if(!valid32){
+const err177 = {instancePath:instancePath+"/maxConnections",schemaPath:"#/properties/maxConnections/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+else {
+errors = _errs195;
 if(vErrors !== null){
-if(_errs193){
-vErrors.length = _errs193;
+if(_errs195){
+vErrors.length = _errs195;
 }
 else {
 vErrors = null;
@@ -2579,35 +2602,7 @@ vErrors = null;
 }
 if(data.tlsCert !== undefined){
 if(typeof data.tlsCert !== "string"){
-const err176 = {instancePath:instancePath+"/tlsCert",schemaPath:"#/properties/tlsCert/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err176];
-}
-else {
-vErrors.push(err176);
-}
-errors++;
-}
-}
-if(data.tlsKey !== undefined){
-if(typeof data.tlsKey !== "string"){
-const err177 = {instancePath:instancePath+"/tlsKey",schemaPath:"#/properties/tlsKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err177];
-}
-else {
-vErrors.push(err177);
-}
-errors++;
-}
-}
-if(data.workers !== undefined){
-let data52 = data.workers;
-const _errs203 = errors;
-let valid33 = false;
-const _errs204 = errors;
-if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
-const err178 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err178 = {instancePath:instancePath+"/tlsCert",schemaPath:"#/properties/tlsCert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2616,9 +2611,10 @@ vErrors.push(err178);
 }
 errors++;
 }
-if((typeof data52 == "number") && (isFinite(data52))){
-if(data52 > 256 || isNaN(data52)){
-const err179 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
+}
+if(data.tlsKey !== undefined){
+if(typeof data.tlsKey !== "string"){
+const err179 = {instancePath:instancePath+"/tlsKey",schemaPath:"#/properties/tlsKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2627,8 +2623,14 @@ vErrors.push(err179);
 }
 errors++;
 }
-if(data52 < 1 || isNaN(data52)){
-const err180 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data.workers !== undefined){
+let data53 = data.workers;
+const _errs205 = errors;
+let valid33 = false;
+const _errs206 = errors;
+if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
+const err180 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2637,14 +2639,9 @@ vErrors.push(err180);
 }
 errors++;
 }
-}
-var _valid24 = _errs204 === errors;
-valid33 = valid33 || _valid24;
-if(!valid33){
-const _errs206 = errors;
-if(typeof data52 === "string"){
-if(!pattern34.test(data52)){
-const err181 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
+if((typeof data53 == "number") && (isFinite(data53))){
+if(data53 > 256 || isNaN(data53)){
+const err181 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2653,9 +2650,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-else {
-const err182 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data53 < 1 || isNaN(data53)){
+const err182 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2664,11 +2660,14 @@ vErrors.push(err182);
 }
 errors++;
 }
+}
 var _valid24 = _errs206 === errors;
 valid33 = valid33 || _valid24;
-}
 if(!valid33){
-const err183 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs208 = errors;
+if(typeof data53 === "string"){
+if(!pattern34.test(data53)){
+const err183 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(?:auto|\\d{1,9})$"},message:"must match pattern \""+"^(?:auto|\\d{1,9})$"+"\""};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2677,22 +2676,9 @@ vErrors.push(err183);
 }
 errors++;
 }
-else {
-errors = _errs203;
-if(vErrors !== null){
-if(_errs203){
-vErrors.length = _errs203;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.logLevel !== undefined){
-let data53 = data.logLevel;
-if(typeof data53 !== "string"){
-const err184 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err184 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2701,8 +2687,11 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(!(((((((data53 === "fatal") || (data53 === "error")) || (data53 === "warn")) || (data53 === "info")) || (data53 === "debug")) || (data53 === "trace")) || (data53 === "silent"))){
-const err185 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+var _valid24 = _errs208 === errors;
+valid33 = valid33 || _valid24;
+}
+if(!valid33){
+const err185 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2711,15 +2700,49 @@ vErrors.push(err185);
 }
 errors++;
 }
-}
+else {
+errors = _errs205;
+if(vErrors !== null){
+if(_errs205){
+vErrors.length = _errs205;
 }
 else {
-const err186 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+vErrors = null;
+}
+}
+}
+}
+if(data.logLevel !== undefined){
+let data54 = data.logLevel;
+if(typeof data54 !== "string"){
+const err186 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err186];
 }
 else {
 vErrors.push(err186);
+}
+errors++;
+}
+if(!(((((((data54 === "fatal") || (data54 === "error")) || (data54 === "warn")) || (data54 === "info")) || (data54 === "debug")) || (data54 === "trace")) || (data54 === "silent"))){
+const err187 = {instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err187];
+}
+else {
+vErrors.push(err187);
+}
+errors++;
+}
+}
+}
+else {
+const err188 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err188];
+}
+else {
+vErrors.push(err188);
 }
 errors++;
 }

@@ -18,6 +18,7 @@ import { StreamResetError, type H2Handler } from '../dataplane/h2-upstream.js';
 import type { AccessRecord } from '../log.js';
 import type { PickRequest } from '../strategies/strategy.js';
 import type { ProxyOptions, RetryState } from './proxy.js';
+import { trailerPairs } from './headers.js';
 import { errorCode, type Failure, type RetryBudget } from './retry.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -89,6 +90,8 @@ class StreamExchange implements RetryState {
   clientGone = false;
   deadlineHit = false;
   status = 0;
+  /** The call's gRPC status as it ended (for the access log); undefined for other requests or while unknown. */
+  grpcStatus: number | undefined = undefined;
   deadlineTimer: NodeJS.Timeout | undefined = undefined;
   /** When the call's `grpc-timeout` ends (performance.now() time), if it has one. */
   readonly deadlineAt: number | undefined;
@@ -361,6 +364,12 @@ export class StreamForwarder {
     attempt.status = status;
     attempt.endStream = endStream;
     const headers = h2Headers(raw, { ':status': status });
+    // grpc-status in the response head is a trailers-only response (gRPC over HTTP/2 allows it nowhere else): it
+    // stays one even when the upstream client (undici's HTTP/2) does not say the head carried END_STREAM.
+    if (!endStream && isGrpc(headers['content-type']) && headers['grpc-status'] !== undefined) {
+      endStream = true;
+      attempt.discard = true;
+    }
     if (endStream && headers['grpc-status'] !== undefined) attempt.headGrpcStatus = String(headers['grpc-status']);
     // Whether trailers follow is known only at the end (an HTTP/2 backend need not announce them), so the stream
     // is held open for them; with none, `sendTrailers({})` ends it with an empty END_STREAM DATA frame.
@@ -380,6 +389,7 @@ export class StreamForwarder {
       // Trailers-only: the exchange is complete now; the client's stream may close before the backend's 'end'.
       ex.over = true;
       const gs = attempt.headGrpcStatus;
+      if (gs !== undefined) ex.grpcStatus = Number(gs);
       this.finishAttempt(attempt, { status: (gs !== undefined && GRPC_TO_HTTP[gs]) || status });
       return;
     }
@@ -396,11 +406,12 @@ export class StreamForwarder {
 
   onComplete(attempt: StreamAttempt, trailers: Buffer[] | string[] | null): void {
     const ex = attempt.ex;
-    const t = h2Headers(trailers, {});
+    const t = h2Headers(trailerPairs(trailers).flat(), {});
     const grpcStatus = t['grpc-status'] ?? attempt.headGrpcStatus;
     this.finishAttempt(attempt, { status: (grpcStatus !== undefined && GRPC_TO_HTTP[String(grpcStatus)]) || attempt.status });
     if (attempt.discard || ex.clientGone || ex.current !== attempt || ex.over) return;
     ex.over = true;
+    if (grpcStatus !== undefined) ex.grpcStatus = Number(grpcStatus);
     attempt.trailers = t;
     if (!attempt.endStream && !ex.stream.destroyed) ex.stream.end();
   }
@@ -439,6 +450,7 @@ export class StreamForwarder {
     ex.deadlineTimer = undefined;
     if (ex.over || ex.clientGone) return;
     ex.deadlineHit = true;
+    ex.grpcStatus = GRPC_STATUS.DEADLINE_EXCEEDED;
     const attempt = ex.current;
     if (!ex.answered) {
       this.answer(ex, 504, GRPC_STATUS.DEADLINE_EXCEEDED, 'deadline exceeded');
@@ -466,6 +478,7 @@ export class StreamForwarder {
     }
     if (ex.grpc) {
       ex.status = 200;
+      ex.grpcStatus = grpcStatus;
       s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatus), 'grpc-message': grpcMessage(message) }, { endStream: true });
       closeUnread(s);
       return;
@@ -503,7 +516,9 @@ export class StreamForwarder {
     const status = ex.deadlineHit ? 504 : ex.clientGone ? 499 : ex.status;
     const durationMs = Math.round((performance.now() - ex.started) * 100) / 100;
     this.core.opts.reporter.exchangeDone(ex.current?.backend.id, status, durationMs);
-    this.core.writeAccessLog?.({ method: ex.method, path: ex.path, status, backend: ex.current?.backend.id ?? null, attempts: ex.tried.length, durationMs });
+    // A cancelled call is CANCELLED (1) whatever had arrived; a call cut off mid-response has no status.
+    const grpcStatus = !ex.grpc ? undefined : ex.clientGone ? 1 : ex.grpcStatus;
+    this.core.writeAccessLog?.({ method: ex.method, path: ex.path, status, backend: ex.current?.backend.id ?? null, attempts: ex.tried.length, durationMs, grpcStatus });
   }
 }
 

@@ -100,3 +100,23 @@ export function prepareResponseHeaders(headers: IncomingHttpHeaders, clientWants
   // or Node would keep a connection the client wants closed.
   if (clientWantsClose) headers.connection = 'close';
 }
+
+/**
+ * Response trailers as `[name, value]` pairs, from whichever form undici hands them: a flat raw list (HTTP/1.1,
+ * and bulb's h2c upstream) or, from its HTTP/2 client, a headers object.
+ */
+export function trailerPairs(trailers: unknown): [string, string][] {
+  const out: [string, string][] = [];
+  if (trailers === null || trailers === undefined) return out;
+  if (Array.isArray(trailers)) {
+    for (let i = 0; i + 1 < trailers.length; i += 2) out.push([latin1(trailers[i] as Buffer | string), latin1(trailers[i + 1] as Buffer | string)]);
+    return out;
+  }
+  if (typeof trailers === 'object') {
+    for (const [name, v] of Object.entries(trailers as Record<string, unknown>)) {
+      if (name.startsWith(':') || v === undefined) continue;
+      for (const x of Array.isArray(v) ? v : [v]) out.push([name, String(x)]);
+    }
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import type { Reporter } from '../pool/snapshot.js';
 import type { Candidate, PickRequest, Strategy } from '../strategies/strategy.js';
 import type { IncomingHttpHeaders as H2IncomingHeaders, ServerHttp2Stream } from 'node:http2';
 import { StreamForwarder } from './h2-streams.js';
-import { prepareRequestHeaders, responseHeaderList } from './headers.js';
+import { prepareRequestHeaders, responseHeaderList, trailerPairs } from './headers.js';
 import { errorCode, hasBody, isRetryable, RetryBudget, type Failure } from './retry.js';
 import { tlsReason } from '../tls/material.js';
 
@@ -149,9 +149,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   onComplete(trailers: Buffer[] | string[] | null): void {
     if (this.discard) return;
     // An HTTP/2 backend's trailers (gRPC's grpc-status among them) go on in a chunked HTTP/1.1 response.
-    if (trailers !== null && trailers.length > 0) {
-      const list: [string, string][] = [];
-      for (let i = 0; i + 1 < trailers.length; i += 2) list.push([String(trailers[i]), String(trailers[i + 1])]);
+    const list = trailerPairs(trailers);
+    if (list.length > 0) {
       try {
         this.ex.res.addTrailers(list);
       } catch {

@@ -58,19 +58,19 @@ test('every schema property has a flag and an env var in the settings table, and
 test('docs/configuration.md documents every flag, variable and key, and none that bulb does not have', () => {
   const tables = configuration.slice(configuration.indexOf('## Settings'), configuration.indexOf('## A config file'));
   const rows = tables.split('\n').filter((l) => l.startsWith('| `'));
-  const documentedFlags = [...new Set(rows.flatMap((r) => [...r.matchAll(/`(-{1,2}[a-z][a-z-]*)/g)].map((m) => m[1])))].sort();
+  const documentedFlags = [...new Set(rows.flatMap((r) => [...r.matchAll(/`(-{1,2}[a-z][a-z0-9-]*)/g)].map((m) => m[1])))].sort();
   const flags = [...SETTINGS.map((s) => s.flag), ...COMMAND_FLAGS.flatMap((c) => (c.short ? [c.short, c.flag] : [c.flag]))].sort();
   assert.deepEqual(documentedFlags, flags);
-  const documentedEnv = [...new Set(rows.flatMap((r) => [...r.matchAll(/`(BULB_[A-Z_]+)`/g)].map((m) => m[1])))].sort();
+  const documentedEnv = [...new Set(rows.flatMap((r) => [...r.matchAll(/`(BULB_[A-Z0-9_]+)`/g)].map((m) => m[1])))].sort();
   assert.deepEqual(documentedEnv, [...ENV_VARS].sort());
-  const documentedKeys = rows.map((r) => /^\| `([A-Za-z]+)` \|/.exec(r)?.[1]).filter((k): k is string => k !== undefined);
+  const documentedKeys = rows.map((r) => /^\| `([A-Za-z][A-Za-z0-9]*)` \|/.exec(r)?.[1]).filter((k): k is string => k !== undefined);
   assert.deepEqual(documentedKeys, SETTINGS.map((s) => s.key));
 });
 
 test('the example config in docs/configuration.md sets every setting and nothing else, and bulb accepts it', async (t) => {
   const block = /## A config file with every setting\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(configuration)?.[1];
   assert.ok(block, 'docs/configuration.md has the example config block');
-  const keys = block.split('\n').map((l) => /^([A-Za-z]+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined).sort();
+  const keys = block.split('\n').map((l) => /^([A-Za-z][A-Za-z0-9]*):/.exec(l)?.[1]).filter((k): k is string => k !== undefined).sort();
   const settable = Object.keys(CONFIG_SCHEMA.properties).filter((k) => k !== 'adminToken').sort();
   assert.deepEqual(keys, settable);
   const file = join(await tmpDir(t), 'bulb.yaml');

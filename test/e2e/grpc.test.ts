@@ -99,6 +99,10 @@ test('gRPC: a backend status with message and trailing metadata arrives intact',
   assert.equal(err.code, grpc.status.NOT_FOUND);
   assert.equal(err.details, 'no such thing');
   assert.deepEqual(err.metadata.get('x-why'), ['missing']);
+  // The access log says how the call ended, beside its HTTP status.
+  const line = await bulb.waitForLog((l) => l.msg === 'request');
+  assert.equal(line['status'], 200);
+  assert.equal(line['grpcStatus'], grpc.status.NOT_FOUND);
 });
 
 test('gRPC: no backend is UNAVAILABLE in an HTTP 200 with trailers, not a 503 page', async (t) => {
@@ -110,6 +114,7 @@ test('gRPC: no backend is UNAVAILABLE in an HTTP 200 with trailers, not a 503 pa
   );
   assert.equal(err.code, grpc.status.UNAVAILABLE);
   assert.equal(err.details, 'no backend available');
+  assert.equal((await bulb.waitForLog((l) => l.msg === 'request'))['grpcStatus'], grpc.status.UNAVAILABLE);
   // On the wire: status 200, grpc-status 14 in a trailers-only response.
   const session = http2.connect(bulb.url);
   session.on('error', () => {});

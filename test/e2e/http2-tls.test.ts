@@ -153,3 +153,34 @@ test('--workers 2: gRPC over h2c and over TLS is served by both workers, each ba
     return cns.every((cn) => cn === 'two');
   }, 10_000, () => 'both workers serve the new certificate');
 });
+
+test('--backend-http2 on: a gRPC server behind TLS is an https:// backend (ALPN h2), trailers and statuses intact; off: HTTP/1.1, which it refuses', async (t) => {
+  const dir = await tmpDir(t);
+  const ca = makeCa(dir, 'backend-ca');
+  const leaf = ca.server('grpc-tls', ['127.0.0.1']);
+  const g = await startGrpcBackend(t, 'g', { tls: { cert: Buffer.from(pem(leaf.cert)), key: Buffer.from(pem(leaf.key)) } });
+  assert.match(g.url, /^https:/);
+  const on = await startBulb(t, ['--backend', g.url, '--backend-tls-ca', ca.cert, '--backend-http2', 'on', '--health-mode', 'off']);
+  const client = echoClient(t, new URL(on.url).host);
+  const r = await unary(client, { text: 'alpn' });
+  assert.equal(r.res.backend, 'g');
+  assert.deepEqual(r.trailers.get('x-backend-trailer'), ['g'], 'trailers through undici’s HTTP/2 client');
+  const err = await unary(client, { text: 'notfound' }).then(
+    () => assert.fail('expected NOT_FOUND'),
+    (e: unknown) => e as grpc.ServiceError,
+  );
+  assert.equal(err.code, grpc.status.NOT_FOUND, 'a trailers-only answer stays one');
+  assert.equal(err.details, 'no such thing');
+  const got: string[] = [];
+  const ss = client.ServerStream({ text: 's', n: 3, backend: '' });
+  ss.on('data', (m: { text: string }) => got.push(m.text));
+  assert.equal((await new Promise<grpc.StatusObject>((res) => ss.on('status', res))).code, grpc.status.OK);
+  assert.deepEqual(got, ['s-0', 's-1', 's-2']);
+
+  const off = await startBulb(t, ['--backend', g.url, '--backend-tls-ca', ca.cert, '--health-mode', 'off']);
+  const failing = await unary(echoClient(t, new URL(off.url).host), { text: 'x' }).then(
+    () => 'ok',
+    (e: unknown) => (e as grpc.ServiceError).code,
+  );
+  assert.notEqual(failing, 'ok', 'without --backend-http2 the gRPC server (HTTP/2 only) cannot be reached over HTTP/1.1');
+});

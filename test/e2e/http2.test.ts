@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startBackends } from '../helpers/backend.js';
+import { rawRequest } from '../helpers/http.js';
 import { startBulb, warnings } from '../helpers/bulb.js';
 import { startH2Backend } from '../helpers/h2.js';
 import { tmpDir, backendFile } from '../helpers/tmpdir.js';
@@ -227,4 +228,16 @@ test('h2c backends: a stream the backend refuses (REFUSED_STREAM) is retried eve
   const reset = await Promise.all(Array.from({ length: 6 }, post));
   assert.equal(reset.filter((r) => r.status === 502).length, 3, reset.map((r) => r.status).join(','));
   assert.equal(b.seen.length - before, 3, 'b got only its own share');
+});
+
+test('a WebSocket upgrade to an h2c:// backend (HTTP/2 only) is a 502, and bulb keeps serving', async (t) => {
+  const a = await startH2Backend(t, 'a');
+  const bulb = await startBulb(t, ['--backend', a.url, '--health-mode', 'off']);
+  const reply = await rawRequest(
+    bulb.url,
+    'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  assert.match(reply, /^HTTP\/1\.1 502 /);
+  assert.equal((await get1(`${bulb.url}/after`)).status, 200);
+  assert.equal(bulb.proc.exitCode, null);
 });

@@ -31,7 +31,7 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
 export interface GrpcBackend {
   readonly name: string;
   readonly port: number;
-  /** `h2c://127.0.0.1:PORT` */
+  /** `h2c://127.0.0.1:PORT`, or `https://…` with TLS. */
   readonly url: string;
   /** Calls received, by method. */
   readonly calls: Record<'Unary' | 'ServerStream' | 'ClientStream' | 'Bidi', number>;
@@ -52,7 +52,7 @@ export interface GrpcBackend {
  * trailer; `slow` answers after `n` ms; `hang` never answers. ServerStream sends `n` messages (0: until
  * cancelled, every 20 ms); ClientStream joins what it got; Bidi echoes each message.
  */
-export async function startGrpcBackend(t: TestContext, name: string): Promise<GrpcBackend> {
+export async function startGrpcBackend(t: TestContext, name: string, opts: { readonly tls?: { readonly cert: Buffer; readonly key: Buffer } } = {}): Promise<GrpcBackend> {
   const server = new grpc.Server();
   const b: GrpcBackend = {
     name,
@@ -126,9 +126,14 @@ export async function startGrpcBackend(t: TestContext, name: string): Promise<Gr
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(
+      '127.0.0.1:0',
+      opts.tls ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }]) : grpc.ServerCredentials.createInsecure(),
+      (err, p) => (err ? reject(err) : resolve(p)),
+    ),
   );
-  Object.assign(b, { port, url: `h2c://127.0.0.1:${port}` });
+  // A TLS server is an https:// backend (HTTP/2 by ALPN), a plain one h2c://.
+  Object.assign(b, { port, url: `${opts.tls ? 'https' : 'h2c'}://127.0.0.1:${port}` });
   t.after(() => server.forceShutdown());
   return b;
 }
