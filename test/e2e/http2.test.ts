@@ -199,7 +199,8 @@ test('h2c backends: a stream the backend refuses (REFUSED_STREAM) is retried eve
   const a = await startH2Backend(t, 'a');
   const b = await startH2Backend(t, 'b');
   a.mode = 'refuse';
-  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--health-mode', 'off', '--outlier-consecutive', '0']);
+  // One worker: the exact 3-of-6 shares below follow one round-robin rotation (each worker has its own).
+  const bulb = await startBulb(t, ['--backend', a.url, '--backend', b.url, '--health-mode', 'off', '--outlier-consecutive', '0', '--workers', '1']);
   const post = async (): Promise<{ status: number; body: string }> => {
     const session = http2.connect(bulb.url);
     session.on('error', () => {});
