@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Children, freePort, haveCommand, machineLines } from './lib.mjs';
+import { haproxyConf } from './peers.mjs';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -60,24 +61,6 @@ async function waitPort(port) {
   throw new Error(`nothing listens on ${port}`);
 }
 
-function haproxyConf(port, backendPorts) {
-  return `global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind 127.0.0.1:${port} proto h2
-  default_backend be
-backend be
-  balance roundrobin
-${backendPorts.map((p, i) => `  server b${i + 1} 127.0.0.1:${p} proto h2`).join('\n')}
-`;
-}
-
 /** Starts one system in front of `ports` (h2c backends); returns its port. */
 async function startSystem(name, ports) {
   if (name === 'direct') return ports[0];
@@ -86,7 +69,7 @@ async function startSystem(name, ports) {
     children.spawn('bulb', process.execPath, [args.bulb, '--listen', `127.0.0.1:${port}`, '--admin', 'off', '--health-mode', 'off', '--log-level', 'warn', ...ports.flatMap((p) => ['--backend', `h2c://127.0.0.1:${p}`])], { stdio: 'ignore' });
   } else {
     const cfg = path.join(dir, `haproxy-${port}.cfg`);
-    writeFileSync(cfg, haproxyConf(port, ports));
+    writeFileSync(cfg, haproxyConf(port, ports, { h2: true }));
     children.spawn('haproxy', '/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
   }
   return port;

@@ -74,7 +74,9 @@ ${backendPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 `;
 }
 
-export function haproxyConf(port, backendPorts, threads = 1) {
+/** `h2`: HTTP/2 on both sides (`proto h2`), for the HTTP/2 and gRPC bench. */
+export function haproxyConf(port, backendPorts, { threads = 1, h2 = false } = {}) {
+  const proto = h2 ? ' proto h2' : '';
   return `global
   nbthread ${threads}
   maxconn 4096
@@ -86,11 +88,11 @@ defaults
   # Reuse idle server connections across client connections, like the other balancers' keep-alive pools.
   http-reuse always
 frontend fe
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${proto}
   default_backend be
 backend be
   balance roundrobin
-${backendPorts.map((p, i) => `  server b${i + 1} 127.0.0.1:${p}`).join('\n')}
+${backendPorts.map((p, i) => `  server b${i + 1} 127.0.0.1:${p}${proto}`).join('\n')}
 `;
 }
 

@@ -83,7 +83,7 @@ async function startPeer(name, kind, n) {
     return { name, port, pids: [proc.pid] };
   }
   const cfg = path.join(dir, `${id}.cfg`);
-  writeFileSync(cfg, haproxyConf(port, backendPorts, n));
+  writeFileSync(cfg, haproxyConf(port, backendPorts, { threads: n }));
   const proc = children.spawn(name, 'haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'ignore'] });
   return { name, port, pids: [proc.pid] };
 }

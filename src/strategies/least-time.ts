@@ -34,6 +34,34 @@ export function leastTimeCost(c: Candidate): number {
 
 const EMPTY: readonly Candidate[] = [];
 
+/**
+ * least-time's rule by a scan: the index of the lowest cost; on a tie the one picked longest ago
+ * (`lastPickOf`, read only on a tie: a lookup per candidate would cost more than the scan), then array order.
+ * A NaN cost loses to any number. `candidates` must not be empty.
+ */
+function lowestCost(candidates: readonly Candidate[], lastPickOf: (c: Candidate) => number): number {
+  let best = 0;
+  let bestCost = leastTimeCost(candidates[0]);
+  let bestPick = -1;
+  for (let i = 1; i < candidates.length; i++) {
+    const c = candidates[i];
+    const cost = leastTimeCost(c);
+    if (cost < bestCost || (bestCost !== bestCost && cost === cost)) {
+      best = i;
+      bestCost = cost;
+      bestPick = -1;
+    } else if (cost === bestCost) {
+      if (bestPick < 0) bestPick = lastPickOf(candidates[best]);
+      const p = lastPickOf(c);
+      if (p < bestPick) {
+        best = i;
+        bestPick = p;
+      }
+    }
+  }
+  return best;
+}
+
 class LeastTime implements Strategy {
   readonly name = LEAST_TIME;
   /** The candidates array the heap is built over (compared by identity). */
@@ -79,27 +107,7 @@ class LeastTime implements Strategy {
 
   /** The heap's rule by brute force, over an array the heap is not built for. */
   private scan(candidates: readonly Candidate[]): Candidate {
-    let best = 0;
-    let bestCost = leastTimeCost(candidates[0]);
-    // Looked up only on a tie: a map lookup per candidate would cost more than the scan.
-    let bestPick = -1;
-    for (let i = 1; i < candidates.length; i++) {
-      const c = candidates[i];
-      const cost = leastTimeCost(c);
-      if (cost < bestCost || (bestCost !== bestCost && cost === cost)) {
-        best = i;
-        bestCost = cost;
-        bestPick = -1;
-      } else if (cost === bestCost) {
-        if (bestPick < 0) bestPick = this.lastPickOf(candidates[best]);
-        const p = this.lastPickOf(c);
-        if (p < bestPick) {
-          best = i;
-          bestPick = p;
-        }
-      }
-    }
-    const winner = candidates[best];
+    const winner = candidates[lowestCost(candidates, this.lastPickOf)];
     const slot = this.slotOf.get(winner);
     if (slot === undefined) this.scanPicks.set(winner, ++this.picks);
     else {
@@ -109,10 +117,10 @@ class LeastTime implements Strategy {
     return winner;
   }
 
-  private lastPickOf(c: Candidate): number {
+  private readonly lastPickOf = (c: Candidate): number => {
     const slot = this.slotOf.get(c);
     return slot === undefined ? (this.scanPicks.get(c) ?? 0) : this.lastPick[slot];
-  }
+  };
 
   /** Re-reads a slot's cost and moves it to its place in the heap; returns whether the cost had changed. */
   private refile(slot: number, c: Candidate): boolean {
@@ -213,29 +221,12 @@ class SharedLeastTime implements Strategy {
   readonly name = LEAST_TIME;
   /** Pick number of each candidate's last win; weak, so removed backends leave with their objects. */
   private readonly lastPick = new WeakMap<Candidate, number>();
+  private readonly lastPickOf = (c: Candidate): number => this.lastPick.get(c) ?? 0;
   private picks = 0;
 
   pick(candidates: readonly Candidate[], _req: PickRequest): Candidate | undefined {
     if (candidates.length === 0) return undefined;
-    let best = candidates[0];
-    let bestCost = leastTimeCost(best);
-    let bestPick = -1;
-    for (let i = 1; i < candidates.length; i++) {
-      const c = candidates[i];
-      const cost = leastTimeCost(c);
-      if (cost < bestCost || (bestCost !== bestCost && cost === cost)) {
-        best = c;
-        bestCost = cost;
-        bestPick = -1;
-      } else if (cost === bestCost) {
-        if (bestPick < 0) bestPick = this.lastPick.get(best) ?? 0;
-        const p = this.lastPick.get(c) ?? 0;
-        if (p < bestPick) {
-          best = c;
-          bestPick = p;
-        }
-      }
-    }
+    const best = candidates[lowestCost(candidates, this.lastPickOf)];
     this.lastPick.set(best, ++this.picks);
     return best;
   }
